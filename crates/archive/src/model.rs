@@ -68,6 +68,9 @@ pub struct TocEntry {
     pub owner: Option<String>,
     pub section: Section,
     pub create_sql: String,
+    /// `ALTER ... OWNER TO ...`, kept apart so a restore can skip it (`--no-owner`).
+    #[serde(default)]
+    pub owner_sql: Option<String>,
     pub drop_sql: String,
     /// Ids of entries that must be restored before this one.
     pub deps: Vec<u32>,
