@@ -1,1 +1,125 @@
-//! pgark-conn
+//! Connecting to PostgreSQL the way libpq users expect, and pinning the
+//! session settings that make dumps exact and restores predictable.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), pgark_conn::ConnError> {
+//! let params = pgark_conn::ConnParams::resolve(Some("postgres://app@db/prod"), &Default::default())?;
+//! let client = pgark_conn::connect(&params).await?;
+//! pgark_conn::prepare_session(&client, pgark_conn::Purpose::Dump).await?;
+//! # Ok(()) }
+//! ```
+
+mod params;
+mod pgpass;
+mod tls;
+
+pub use params::{ConnParams, Overrides, SslMode};
+use tokio_postgres::Client;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("connection to {target} failed: {reason}")]
+    Connect { target: String, reason: String },
+    #[error("setting up the session failed: {0}")]
+    Session(String),
+}
+
+/// Opens a connection and drives it on the current tokio runtime.
+pub async fn connect(p: &ConnParams) -> Result<Client, ConnError> {
+    let mut cfg = tokio_postgres::Config::new();
+    if p.is_socket() {
+        cfg.host_path(&p.host);
+    } else {
+        cfg.host(&p.host);
+    }
+    cfg.port(p.port)
+        .user(&p.user)
+        .dbname(&p.dbname)
+        .application_name(&p.application_name)
+        .ssl_mode(match p.sslmode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+    if let Some(t) = p.connect_timeout {
+        cfg.connect_timeout(t);
+    }
+    if let Some(pw) = p.effective_password() {
+        cfg.password(pw);
+    }
+    let tls = tls::RustlsConnect::new(p)?;
+    let (client, connection) = cfg.connect(tls).await.map_err(|e| ConnError::Connect {
+        target: p.to_string(),
+        reason: describe(&e),
+    })?;
+    // Errors of the connection itself surface on the client's next call.
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// One line for a server or network error, without tokio-postgres's "db error:" noise.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return match db.detail() {
+            Some(d) => format!("{} ({d})", db.message()),
+            None => db.message().to_string(),
+        };
+    }
+    let text = e.to_string();
+    if text.contains("password missing") {
+        return "the server asks for a password and none was given (use PGPASSWORD or ~/.pgpass)"
+            .into();
+    }
+    match std::error::Error::source(e) {
+        Some(src) => format!("{text}: {src}"),
+        None => text,
+    }
+}
+
+/// Which settings a session gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Output that is exact and independent of the server's defaults, and no
+    /// policy that could hide rows.
+    Dump,
+    /// The fixed state a restore script assumes (pg_dump's header), plus
+    /// asynchronous commit: a failed restore is redone anyway.
+    Restore,
+}
+
+pub async fn prepare_session(client: &Client, purpose: Purpose) -> Result<(), ConnError> {
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| ConnError::Session(describe(&e)))?
+        .get(0);
+    client
+        .batch_execute(&session_sql(purpose, version))
+        .await
+        .map_err(|e| ConnError::Session(describe(&e)))
+}
+
+fn session_sql(purpose: Purpose, server_version_num: i32) -> String {
+    let mut sql = String::from(
+        "SET statement_timeout = 0; SET lock_timeout = 0; \
+         SET idle_in_transaction_session_timeout = 0; SET client_encoding = 'UTF8'; \
+         SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; \
+         SET row_security = off; ",
+    );
+    if server_version_num >= 170000 {
+        sql.push_str("SET transaction_timeout = 0; ");
+    }
+    match purpose {
+        Purpose::Dump => sql.push_str("SET synchronize_seqscans = off; "),
+        Purpose::Restore => sql.push_str(
+            "SET standard_conforming_strings = on; SELECT pg_catalog.set_config('search_path', '', false); \
+             SET check_function_bodies = false; SET xmloption = content; \
+             SET client_min_messages = warning; SET synchronous_commit = off; ",
+        ),
+    }
+    sql
+}
