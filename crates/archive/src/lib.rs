@@ -6,6 +6,21 @@
 //! ([`IndexedArchive`]). Compression and hashing of data chunks run on a pool
 //! of threads owned by the [`ArchiveWriter`].
 
+mod error;
+mod indexed;
+mod layout;
 mod model;
+mod reader;
+mod stats;
+mod writer;
 
+pub use error::{ArchiveError, Region};
+pub use indexed::IndexedArchive;
+pub use layout::{FORMAT_MAJOR, FORMAT_MINOR, MAX_CHUNK_BYTES};
 pub use model::*;
+pub use reader::{verify, ArchiveReader, StoredChunk, VerifyReport};
+pub use writer::{ArchiveWriter, ChunkSender, WriterOptions};
+
+/// A good chunk size for producers: large enough that per-chunk costs vanish,
+/// small enough to keep memory low and spread work across threads.
+pub const RECOMMENDED_CHUNK_BYTES: usize = 4 << 20;
