@@ -1,1 +1,19 @@
-//! pgark-sandbox
+//! Throwaway local PostgreSQL clusters for tests and demos, plus the
+//! `learnapp` sample fixture.
+//!
+//! A [`Cluster`] lives in its own temporary directory, listens on
+//! 127.0.0.1 on a free port with its Unix socket in that directory, and is
+//! stopped and deleted when dropped. When running as root the server runs
+//! as the unprivileged OS user `pgark` (created if missing), because
+//! `initdb` and `postgres` refuse to run as root.
+
+mod bins;
+mod cluster;
+mod error;
+pub mod fixture;
+mod os_user;
+mod stale;
+
+pub use bins::find_bin_dir;
+pub use cluster::{Cluster, ClusterOptions, PASSWORD_GROUP};
+pub use error::SandboxError;

@@ -1,1 +1,272 @@
-//! pgark-testkit
+//! Test harness: one throwaway PostgreSQL cluster per test binary, shared by
+//! all its tests, and a fresh database per test so tests run in parallel.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let db = pgark_testkit::fresh_db().await;
+//! db.exec("CREATE TABLE t (id int PRIMARY KEY)").await;
+//! assert_eq!(db.all_tables().await, ["public.t"]);
+//! # }
+//! ```
+//!
+//! The cluster starts on first use and is stopped and deleted when the
+//! test process exits, whether tests passed or panicked. Set
+//! `PGARK_PG_VERSION=18` (after `scripts/get-postgres.sh 18`) or
+//! `PGARK_PG_BIN=/path/to/bin` to test against another PostgreSQL.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+pub use pgark_sandbox::{fixture, Cluster, ClusterOptions, SandboxError};
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+
+/// The cluster shared by every test in this process, started on first call.
+///
+/// Panics with the sandbox's explanation (for example how to install
+/// PostgreSQL) if no cluster can be started.
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| {
+        let cluster = Cluster::start(ClusterOptions::default())
+            .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL cluster: {e}"));
+        register_exit_cleanup();
+        cluster
+    })
+}
+
+/// Statics are never dropped, so the shared cluster is destroyed from an
+/// `atexit` handler; libtest ends with `exit()` on success and failure alike.
+fn register_exit_cleanup() {
+    extern "C" fn destroy_shared_cluster() {
+        if let Some(cluster) = CLUSTER.get() {
+            cluster.destroy();
+        }
+    }
+    // SAFETY: registers a plain function with no preconditions. If
+    // registration fails the next run removes the abandoned cluster.
+    unsafe {
+        libc::atexit(destroy_shared_cluster);
+    }
+}
+
+/// Creates a new, empty database on the shared cluster.
+pub async fn fresh_db() -> TestDb {
+    let cluster = cluster();
+    let name = unique_db_name();
+    cluster
+        .create_database(&name)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+    TestDb { name, cluster }
+}
+
+/// Creates a new database holding the learnapp fixture at `scale`.
+pub async fn fresh_learnapp_db(scale: u32) -> TestDb {
+    let db = fresh_db().await;
+    let client = db.client().await;
+    fixture::load_learnapp(&client, scale)
+        .await
+        .unwrap_or_else(|e| panic!("cannot load learnapp into {}: {e}", db.name));
+    db
+}
+
+/// `t<counter>_<pid>_<test name>`: unique in the cluster, and the test name
+/// (libtest names each test's thread after it) tells whose database it is.
+fn unique_db_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let thread = std::thread::current();
+    let test: String = thread
+        .name()
+        .unwrap_or("main")
+        .rsplit("::")
+        .next()
+        .unwrap_or("main")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name = format!("t{n}_{}_{test}", std::process::id());
+    // PostgreSQL truncates identifiers to 63 bytes; all ASCII here.
+    name.truncate(63);
+    name
+}
+
+/// A database of its own for one test. It is not dropped when the test
+/// ends: the whole cluster goes away at process exit.
+#[derive(Debug)]
+pub struct TestDb {
+    pub name: String,
+    cluster: &'static Cluster,
+}
+
+impl TestDb {
+    pub fn cluster(&self) -> &'static Cluster {
+        self.cluster
+    }
+
+    /// libpq keyword/value connection string (superuser, TCP).
+    pub fn conninfo(&self) -> String {
+        self.cluster.conninfo(&self.name)
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/<name>`.
+    pub fn url(&self) -> String {
+        self.cluster.url(&self.name)
+    }
+
+    /// A new superuser connection; its connection task runs on the current runtime.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        self.cluster
+            .connect(&self.name)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Runs one or more SQL statements, panicking with the server's error.
+    pub async fn exec(&self, sql: &str) {
+        if let Err(e) = self.client().await.batch_execute(sql).await {
+            panic!(
+                "SQL failed in {}: {}\n--- SQL ---\n{sql}",
+                self.name,
+                error_chain(&e)
+            );
+        }
+    }
+
+    /// Every value of a one-column query, as text (NULL as `None`).
+    pub async fn query_strings(&self, sql: &str) -> Vec<Option<String>> {
+        let rows = self
+            .client()
+            .await
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("query failed in {}: {}\n{sql}", self.name, error_chain(&e))
+            });
+        rows.iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => {
+                    Some(row.get(0).map(str::to_string))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every row of a table as its `row::text` form, sorted bytewise, for
+    /// comparing data between two databases. `qualified_table` is SQL
+    /// (quote it as needed, as [`TestDb::all_tables`] does).
+    pub async fn table_rows(&self, qualified_table: &str) -> Vec<String> {
+        let sql = format!("SELECT t::text FROM {qualified_table} AS t");
+        let mut rows: Vec<String> = self
+            .query_strings(&sql)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap_or_default())
+            .collect();
+        rows.sort_unstable();
+        rows
+    }
+
+    /// Quoted `schema.table` names of ordinary and partitioned tables outside
+    /// the system schemas, sorted.
+    pub async fn all_tables(&self) -> Vec<String> {
+        let sql = "SELECT format('%I.%I', n.nspname, c.relname) \
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE c.relkind IN ('r', 'p') \
+                     AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
+                   ORDER BY 1";
+        self.query_strings(sql)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// The referee: this cluster's own `pg_dump --schema-only`, normalised
+    /// so that dumps of two databases with the same schema are equal.
+    pub fn pg_dump_schema(&self) -> String {
+        normalize_dump(&self.pg_dump(&["--schema-only"]))
+    }
+
+    /// Raw output of the cluster's `pg_dump` with `args` (plus connection
+    /// options) on this database; panics with pg_dump's stderr on failure.
+    pub fn pg_dump(&self, args: &[&str]) -> String {
+        let program = self.cluster.bin("pg_dump");
+        let out = Command::new(&program)
+            .args(["--host", self.cluster.host()])
+            .args(["--port", &self.cluster.port().to_string()])
+            .args(["--username", self.cluster.superuser()])
+            .args(["--dbname", &self.name])
+            .args(args)
+            .env_remove("PGOPTIONS")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+        if !out.status.success() {
+            panic!(
+                "{} {args:?} on {} failed ({}): {}",
+                program.display(),
+                self.name,
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8(out.stdout).expect("pg_dump output is UTF-8 in a UTF-8 database")
+    }
+}
+
+/// Drops comments (they carry versions and OIDs), the per-run random
+/// `\restrict`/`\unrestrict` keys (17.6+) and runs of blank lines.
+fn normalize_dump(dump: &str) -> String {
+    let mut out = String::with_capacity(dump.len());
+    let mut blank = true;
+    for line in dump.lines() {
+        if line.starts_with("--")
+            || line.starts_with("\\restrict")
+            || line.starts_with("\\unrestrict")
+        {
+            continue;
+        }
+        if line.trim().is_empty() {
+            if !blank {
+                out.push('\n');
+            }
+            blank = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        blank = false;
+    }
+    out.trim_end().to_string() + "\n"
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_dump;
+
+    #[test]
+    fn normalize_drops_comments_restrict_and_blank_runs() {
+        let dump = "--\n-- PostgreSQL database dump\n--\n\\restrict abc\n\nSET x = 1;\n\n\n\nCREATE TABLE t ();\n\n\\unrestrict abc\n";
+        assert_eq!(normalize_dump(dump), "SET x = 1;\n\nCREATE TABLE t ();\n");
+    }
+}

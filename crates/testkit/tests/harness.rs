@@ -1,0 +1,324 @@
+//! The harness proven against a real throwaway cluster.
+
+use std::path::Path;
+use std::process::Command;
+
+use pgark_testkit::{cluster, fixture, fresh_db, fresh_learnapp_db, Cluster, ClusterOptions};
+
+#[tokio::test]
+async fn objects_created_in_a_fresh_db_read_back() {
+    let db = fresh_db().await;
+    db.exec(
+        "CREATE TABLE public.notes (id int PRIMARY KEY, body text, at timestamp);
+         INSERT INTO public.notes VALUES (1, E'tab\\there', '2024-03-31 02:30:00.123456'), (2, NULL, NULL);",
+    )
+    .await;
+    assert_eq!(db.all_tables().await, ["public.notes"]);
+    assert_eq!(
+        db.table_rows("public.notes").await,
+        [r#"(1,"tab	here","2024-03-31 02:30:00.123456")"#, "(2,,)"]
+    );
+    let client = db.client().await;
+    let row = client
+        .query_one("SELECT current_database(), current_user", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), db.name);
+    assert_eq!(row.get::<_, String>(1), "postgres");
+}
+
+#[tokio::test]
+async fn fresh_dbs_are_isolated() {
+    let a = fresh_db().await;
+    let b = fresh_db().await;
+    assert_ne!(a.name, b.name);
+    a.exec("CREATE SCHEMA only_in_a; CREATE TABLE only_in_a.t (x int)")
+        .await;
+    assert_eq!(a.all_tables().await, ["only_in_a.t"]);
+    assert!(b.all_tables().await.is_empty());
+}
+
+#[tokio::test]
+async fn url_and_conninfo_reach_the_same_database() {
+    let db = fresh_db().await;
+    for conn in [db.url(), db.conninfo()] {
+        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let name: String = client
+            .query_one("SELECT current_database()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(name, db.name, "via {conn}");
+    }
+}
+
+#[tokio::test]
+async fn pg_dump_referee_tells_equal_from_different_schemas() {
+    let ddl = "CREATE TYPE mood AS ENUM ('ok', 'meh');
+               CREATE TABLE people (id serial PRIMARY KEY, mood mood, seen timestamp);
+               CREATE INDEX people_seen ON people (seen) WHERE seen IS NOT NULL;";
+    let a = fresh_db().await;
+    let b = fresh_db().await;
+    let c = fresh_db().await;
+    a.exec(ddl).await;
+    b.exec(ddl).await;
+    c.exec(ddl).await;
+    c.exec("ALTER TABLE people ADD COLUMN extra text").await;
+    let dump_a = a.pg_dump_schema();
+    assert!(dump_a.contains("CREATE TABLE public.people"), "{dump_a}");
+    assert!(
+        !dump_a.contains(&a.name),
+        "database name leaks into the dump"
+    );
+    assert_eq!(dump_a, b.pg_dump_schema());
+    assert_ne!(dump_a, c.pg_dump_schema());
+}
+
+#[tokio::test]
+async fn learnapp_fixture_has_its_tables_and_timestamp_columns() {
+    let db = fresh_learnapp_db(1).await;
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move {
+            db.query_strings(sql).await[0]
+                .clone()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        }
+    };
+    assert_eq!(db.all_tables().await.len(), 24);
+    let ts_columns = count(
+        "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+           AND a.atttypid = 'timestamp'::regtype AND NOT a.attisdropped",
+    )
+    .await;
+    assert_eq!(ts_columns, 75);
+    assert_eq!(
+        count("SELECT count(*) FROM pg_views WHERE schemaname = 'public'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM pg_type WHERE typtype = 'e' AND typname = 'question_kind'")
+            .await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM pg_trigger WHERE tgname = 'set_updated_at'").await,
+        12
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND condeferrable").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.question_attempts'::regclass AND attidentity = 'a'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM pg_index WHERE indpred IS NOT NULL").await,
+        2
+    );
+    // Every table holds data, and the generator left nothing behind.
+    for table in db.all_tables().await {
+        assert!(!db.table_rows(&table).await.is_empty(), "{table} is empty");
+    }
+    assert_eq!(
+        count("SELECT count(*) FROM pg_proc WHERE proname LIKE 'learnapp%'").await,
+        0
+    );
+    let users = count("SELECT count(*) FROM public.users").await;
+    let attempts = count("SELECT count(*) FROM public.question_attempts").await;
+    assert_eq!((users, attempts), (100, 3000));
+    for table in fixture::LEARNAPP_CRITICAL_TABLES {
+        assert!(db.all_tables().await.iter().any(|t| t == table), "{table}");
+    }
+}
+
+#[tokio::test]
+async fn learnapp_data_is_deterministic() {
+    let a = fresh_learnapp_db(1).await;
+    let b = fresh_learnapp_db(1).await;
+    for table in [
+        "public.users",
+        "public.question_attempts",
+        "public.feature_flags",
+        "public.comments",
+    ] {
+        assert_eq!(
+            a.table_rows(table).await,
+            b.table_rows(table).await,
+            "{table}"
+        );
+    }
+    let gap = a
+        .query_strings(
+            "SELECT enabled_from::text FROM public.feature_flags WHERE key = 'year_294276'",
+        )
+        .await;
+    assert_eq!(gap, [Some("294276-12-31 23:59:59.999999".to_string())]);
+}
+
+#[tokio::test]
+async fn password_roles_need_their_password() {
+    let db = fresh_db().await;
+    let role = format!("pw_{}", db.name);
+    cluster()
+        .create_password_role(&role, "s3cr'et")
+        .await
+        .unwrap();
+    let base = format!(
+        "host=127.0.0.1 port={} dbname={} user={role}",
+        cluster().port(),
+        db.name
+    );
+    let without = tokio_postgres::connect(&base, tokio_postgres::NoTls).await;
+    assert!(without.is_err(), "connected without a password");
+    let with = format!("{base} password='s3cr\\'et'");
+    let (client, connection) = tokio_postgres::connect(&with, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let who: String = client
+        .query_one("SELECT current_user", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(who, role);
+}
+
+#[tokio::test]
+async fn own_cluster_survives_restart_and_is_gone_after_drop() {
+    let own = Cluster::start(ClusterOptions {
+        extra_conf: vec![("work_mem".into(), "7MB".into())],
+        ..ClusterOptions::default()
+    })
+    .unwrap();
+    assert_ne!(own.port(), cluster().port());
+    own.create_database("keep").await.unwrap();
+    let client = own.connect("keep").await.unwrap();
+    client
+        .batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (42)")
+        .await
+        .unwrap();
+    let work_mem: String = client.query_one("SHOW work_mem", &[]).await.unwrap().get(0);
+    assert_eq!(work_mem, "7MB");
+
+    own.stop_immediate().unwrap();
+    assert!(client.query_one("SELECT 1", &[]).await.is_err());
+    own.stop_immediate().unwrap(); // already stopped: fine
+    own.restart().unwrap();
+    let client = own.connect("keep").await.unwrap();
+    let x: i32 = client
+        .query_one("SELECT x FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(x, 42);
+
+    own.append_conf(&[("work_mem", "9MB")]).unwrap();
+    own.reload().unwrap();
+    let mut seen = String::new();
+    for _ in 0..100 {
+        let fresh = own.connect("keep").await.unwrap();
+        seen = fresh.query_one("SHOW work_mem", &[]).await.unwrap().get(0);
+        if seen == "9MB" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, "9MB");
+
+    let data_dir = own.data_dir().to_path_buf();
+    let pid = postmaster_pid(&data_dir);
+    drop(own);
+    assert!(!data_dir.exists(), "{} still exists", data_dir.display());
+    assert!(gone(pid), "postmaster {pid} still running");
+}
+
+#[test]
+fn server_binaries_belong_to_the_cluster() {
+    let c = cluster();
+    assert!(c.bin("pg_dump").is_file());
+    assert!(c.version_num() >= 140000, "{}", c.version_num());
+    let data_version = std::fs::read_to_string(c.data_dir().join("PG_VERSION")).unwrap();
+    assert_eq!(
+        data_version.trim().parse::<u32>().unwrap(),
+        c.version_num() / 10000
+    );
+    if let Ok(major) = std::env::var("PGARK_PG_VERSION") {
+        assert_eq!(c.version_num() / 10000, major.parse::<u32>().unwrap());
+    }
+}
+
+/// Run by `panicking_test_leaves_no_server_behind` in a child process: it
+/// starts the shared cluster, records where, then panics.
+#[test]
+fn child_starts_cluster_then_panics() {
+    let Ok(report) = std::env::var("PGARK_TESTKIT_PANIC_REPORT") else {
+        return;
+    };
+    let c = cluster();
+    let pid = postmaster_pid(c.data_dir());
+    std::fs::write(&report, format!("{}\n{pid}\n", c.data_dir().display())).unwrap();
+    panic!("deliberate panic with a running cluster");
+}
+
+#[test]
+fn panicking_test_leaves_no_server_behind() {
+    let report = std::env::temp_dir().join(format!("pgark-testkit-panic-{}", std::process::id()));
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_starts_cluster_then_panics",
+            "--test-threads=1",
+        ])
+        .env("PGARK_TESTKIT_PANIC_REPORT", &report)
+        .output()
+        .unwrap();
+    assert!(
+        !status.status.success(),
+        "the child test should have failed"
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    let mut lines = text.lines();
+    let data_dir = lines.next().unwrap();
+    let pid = lines.next().unwrap();
+    assert!(!Path::new(data_dir).exists(), "{data_dir} left behind");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "postmaster {pid} left running"
+    );
+}
+
+fn postmaster_pid(data_dir: &Path) -> u32 {
+    let pidfile = std::fs::read_to_string(data_dir.join("postmaster.pid")).unwrap();
+    pidfile.lines().next().unwrap().trim().parse().unwrap()
+}
+
+/// The postmaster deletes its pid file a moment before it exits, so give it
+/// a few seconds; a zombie counts as gone.
+fn gone(pid: u32) -> bool {
+    for _ in 0..250 {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat)
+                if stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z') =>
+            {
+                return true
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+    false
+}
