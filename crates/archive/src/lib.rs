@@ -14,6 +14,9 @@ mod reader;
 mod stats;
 mod writer;
 
+#[cfg(test)]
+mod compat_tests;
+
 pub use error::{ArchiveError, Region};
 pub use indexed::IndexedArchive;
 pub use layout::{FORMAT_MAJOR, FORMAT_MINOR, MAX_CHUNK_BYTES};

@@ -191,11 +191,12 @@ pub fn read_indexed(bytes: &[u8]) -> Result<Contents, ArchiveError> {
     Ok(out)
 }
 
-/// Recomputes the hash of the block at `offset` (after a test edited it).
+/// Recomputes the hash of the block at `offset` (after a test edited it), over
+/// as much of its payload as there is.
 pub fn reseal_block(bytes: &mut [u8], offset: usize) {
     let id: [u8; 16] = bytes[16..32].try_into().unwrap();
     let stored = u32::from_le_bytes(bytes[offset + 20..offset + 24].try_into().unwrap()) as usize;
-    let end = offset + BLOCK_HEADER_LEN + stored;
+    let end = (offset + BLOCK_HEADER_LEN + stored).min(bytes.len());
     let mut h = Sha256::new();
     h.update(id);
     h.update(&bytes[offset..offset + 48]);
