@@ -1,1 +1,144 @@
-//! pgark-catalog
+//! pgark-catalog: reads `pg_catalog` of one database into a list of DDL objects,
+//! each with the SQL that recreates it, ordered so that executing them in order
+//! (pre-data, data, post-data) on an empty database never fails on order.
+//!
+//! The server's own deparsers (`pg_get_indexdef`, `pg_get_constraintdef`, ...)
+//! are used wherever they exist; they are called with an empty `search_path`,
+//! so everything they print is schema-qualified.
+//!
+//! Roles and tablespaces are cluster-level: they are never created here. Every
+//! role named as owner or grantee is listed in [`Catalog::roles`] so the
+//! restorer can check (or create) them before it starts.
+
+mod acl;
+mod error;
+mod filter;
+mod graph;
+mod ident;
+mod read;
+
+pub use error::CatalogError;
+pub use filter::TableMatcher;
+pub use ident::{quote_ident, quote_literal};
+
+/// What to read. Patterns follow psql's rules: `*` and `?` are wildcards,
+/// unquoted letters are folded to lower case, `"quoted"` parts match exactly.
+#[derive(Debug, Default, Clone)]
+pub struct CatalogOptions {
+    pub schemas: Vec<String>,
+    pub exclude_schemas: Vec<String>,
+    /// `[schema.]table` patterns: only these tables (and views, sequences)
+    /// with what belongs to them, like `pg_dump -t`.
+    pub tables: Vec<String>,
+    pub exclude_tables: Vec<String>,
+    pub no_owner: bool,
+    pub no_privileges: bool,
+}
+
+/// Where an object goes in a restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Section {
+    PreData,
+    Data,
+    PostData,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub server_version_num: u32,
+    pub database: DatabaseInfo,
+    /// In a valid restore order: all pre-data, then data, then post-data.
+    pub objects: Vec<DdlObject>,
+    /// Tables whose rows are to be dumped.
+    pub tables: Vec<TableInfo>,
+    /// Objects seen but not dumped: never a silent omission.
+    pub warnings: Vec<Warning>,
+    /// Roles named as owners or grantees by the dumped objects (sorted).
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseInfo {
+    pub name: String,
+    pub encoding: String,
+    pub collate: String,
+    pub ctype: String,
+    /// `datlocprovider` ("c", "i", "b"), from 15.
+    pub locale_provider: Option<String>,
+    /// `daticulocale` (15, 16) or `datlocale` (17+).
+    pub icu_locale: Option<String>,
+    pub owner: String,
+    pub size_bytes: i64,
+    pub comment: Option<String>,
+    /// `ALTER DATABASE ... SET` settings of this database (for all roles), "name=value".
+    pub settings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DdlObject {
+    /// Equal to the index in [`Catalog::objects`].
+    pub id: u32,
+    /// pg_dump's name of the kind: "TABLE", "INDEX", "FK CONSTRAINT", ...
+    pub kind: String,
+    pub schema: Option<String>,
+    pub name: String,
+    pub owner: Option<String>,
+    pub section: Section,
+    /// Complete statements ending in ';', safe with `search_path = ''`.
+    pub create_sql: String,
+    /// `ALTER ... OWNER TO ...;`, None with `no_owner` or for objects without owner.
+    pub owner_sql: Option<String>,
+    pub drop_sql: String,
+    /// Ids of the objects that must exist first.
+    pub deps: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableInfo {
+    /// Id of its "TABLE" object (of its "EXTENSION" object for an extension's
+    /// configuration table).
+    pub object_id: u32,
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// Quoted and schema-qualified.
+    pub qualified: String,
+    /// The COPY column list: no dropped or generated columns.
+    pub columns: Vec<Column>,
+    pub relpages: i64,
+    pub reltuples: f64,
+    pub size_bytes: i64,
+    /// WHERE condition of an extension configuration table.
+    pub copy_filter: Option<String>,
+    pub unlogged: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// As `format_type()` prints it.
+    pub type_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// Reads the catalog of the connected database. Read-only and without temp
+/// objects, so it runs inside the caller's snapshot transaction; it sets
+/// `search_path` to empty while it reads (so the deparsers qualify every name)
+/// and puts the caller's value back afterwards.
+pub async fn read_catalog(
+    client: &tokio_postgres::Client,
+    opts: &CatalogOptions,
+) -> Result<Catalog, CatalogError> {
+    let saved = read::session::enter(client).await?;
+    let result = read::read_all(client, opts).await;
+    let restored = read::session::leave(client, &saved).await;
+    let catalog = result?;
+    restored?;
+    Ok(catalog)
+}

@@ -1,0 +1,803 @@
+//! Tables (with columns, defaults, inline checks, partitions, inheritance),
+//! views, materialized views and sequences.
+
+use super::types::collation_name;
+use super::{post, pre, q, Ctx, Rel};
+use crate::acl::{acl_sql, AclTarget};
+use crate::graph::class::*;
+use crate::graph::Obj;
+use crate::{quote_ident, quote_literal, CatalogError, Column, Section, TableInfo};
+use std::collections::{HashMap, HashSet};
+use tokio_postgres::Row;
+
+struct RelRow {
+    oid: u32,
+    nsp: u32,
+    schema: String,
+    name: String,
+    owner: String,
+    kind: char,
+    unlogged: bool,
+    acl: Option<Vec<String>>,
+    acl_default: Vec<String>,
+    options: Option<String>,
+    toast_options: Option<String>,
+    is_partition: bool,
+    bound: Option<String>,
+    partkey: Option<String>,
+    row_security: bool,
+    force_row_security: bool,
+    replident: String,
+    am: Option<String>,
+    reltype: u32,
+    of_type: Option<String>,
+    relpages: i64,
+    reltuples: f64,
+    size: i64,
+    populated: bool,
+    viewdef: Option<String>,
+    parents: Vec<u32>,
+    extension: Option<u32>,
+    ext_condition: Option<String>,
+    user_made: bool,
+    tablespace: bool,
+    /// The `_RETURN` rule of a view: what the view's dependencies hang on.
+    view_rule: Option<u32>,
+}
+
+impl RelRow {
+    fn qualified(&self) -> String {
+        q(&self.schema, &self.name)
+    }
+}
+
+#[derive(Clone)]
+struct Col {
+    attnum: i32,
+    name: String,
+    ty: String,
+    not_null: bool,
+    default: Option<String>,
+    default_oid: Option<u32>,
+    default_needs_relation: bool,
+    identity: String,
+    generated: String,
+    collation: Option<String>,
+    storage: Option<String>,
+    compression: Option<String>,
+    stat_target: Option<i32>,
+    options: Option<String>,
+    is_local: bool,
+    acl: Option<Vec<String>>,
+    parent_not_null: bool,
+    parent_default: Option<String>,
+}
+
+struct Check {
+    oid: u32,
+    name: String,
+    def: String,
+    validated: bool,
+    is_local: bool,
+}
+
+struct Seq {
+    ty: String,
+    start: i64,
+    increment: i64,
+    min: i64,
+    max: i64,
+    cache: i64,
+    cycle: bool,
+    owner_table: Option<u32>,
+    owner_column: Option<i32>,
+    identity: bool,
+}
+
+pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
+    let rels = read_rel_rows(ctx).await?;
+    let cols = read_columns(ctx).await?;
+    let mut checks = read_checks(ctx).await?;
+    let seqs = read_sequences(ctx).await?;
+    let by_oid: HashMap<u32, &RelRow> = rels.iter().map(|r| (r.oid, r)).collect();
+
+    let mut included: HashSet<u32> = HashSet::new();
+    for r in &rels {
+        if r.user_made && r.kind != 'S' && ctx.filter.relation_included(&r.schema, &r.name) {
+            included.insert(r.oid);
+        }
+    }
+    for r in rels.iter().filter(|r| r.user_made && r.kind == 'S') {
+        let owner = seqs.get(&r.oid).and_then(|s| s.owner_table);
+        if ctx.filter.relation_included(&r.schema, &r.name) || owner.is_some_and(|o| included.contains(&o)) {
+            included.insert(r.oid);
+        }
+    }
+    // Identity sequences are part of their table's definition.
+    let mut identity_of: HashMap<(u32, i32), (&RelRow, &Seq)> = HashMap::new();
+    for r in rels.iter().filter(|r| r.kind == 'S') {
+        if let Some(s) = seqs.get(&r.oid).filter(|s| s.identity) {
+            if let (Some(t), Some(c)) = (s.owner_table, s.owner_column) {
+                identity_of.insert((t, c), (r, s));
+            }
+        }
+    }
+
+    let mut matviews = Vec::new();
+    for r in &rels {
+        if r.extension.is_some() {
+            extension_config(ctx, r, cols.get(&r.oid).map(Vec::as_slice).unwrap_or_default());
+            continue;
+        }
+        if !included.contains(&r.oid) || r.kind == 'S' {
+            continue;
+        }
+        if r.tablespace {
+            ctx.warn("TABLESPACE", &format!("{}.{}", r.schema, r.name), "created in the default tablespace: tablespaces are not dumped");
+        }
+        let columns = cols.get(&r.oid).cloned().unwrap_or_default();
+        let id = match r.kind {
+            'r' | 'p' => {
+                let parent_cols: Vec<Vec<String>> = r
+                    .parents
+                    .iter()
+                    .map(|p| cols.get(p).map(|l| l.iter().map(|c| c.name.clone()).collect()).unwrap_or_default())
+                    .collect();
+                let checks = checks.remove(&r.oid).unwrap_or_default();
+                table(ctx, r, &columns, &checks, &identity_of, &parent_cols, &by_oid)?
+            }
+            'v' | 'm' => {
+                let id = view(ctx, r, &columns)?;
+                if r.kind == 'm' {
+                    matviews.push((r, id));
+                }
+                id
+            }
+            'f' => {
+                ctx.warn("FOREIGN TABLE", &format!("{}.{}", r.schema, r.name), "foreign tables are not dumped yet");
+                continue;
+            }
+            _ => continue,
+        };
+        for c in &columns {
+            if c.default.is_some() && c.generated.is_empty() {
+                column_default(ctx, r, id, c);
+            }
+        }
+        column_acls(ctx, r, id, &columns)?;
+    }
+    for r in rels.iter().filter(|r| r.kind == 'S' && included.contains(&r.oid)) {
+        if let Some(s) = seqs.get(&r.oid) {
+            sequence(ctx, r, s)?;
+        }
+    }
+    for r in &rels {
+        if r.is_partition && included.contains(&r.oid) {
+            attach_partition(ctx, r, &by_oid);
+        }
+    }
+    for (r, id) in matviews {
+        if r.populated {
+            let obj = post("MATERIALIZED VIEW DATA", Some(&r.schema), &r.name)
+                .sql(format!("REFRESH MATERIALIZED VIEW {};", r.qualified()), String::new());
+            let data = ctx.g.add(obj);
+            ctx.g.depend(data, id);
+            ctx.matview_data.insert(id, data);
+        }
+    }
+    sequence_values(ctx, &rels, &seqs).await
+}
+
+async fn read_rel_rows(ctx: &Ctx<'_>) -> Result<Vec<RelRow>, CatalogError> {
+    let sql = "SELECT c.oid, c.relnamespace, n.nspname::text, c.relname::text, \
+         pg_catalog.pg_get_userbyid(c.relowner)::text, c.relkind::text, c.relpersistence = 'u', \
+         c.relacl::text[], pg_catalog.acldefault((CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner)::text[], \
+         pg_catalog.array_to_string(c.reloptions, ', '), pg_catalog.array_to_string(tc.reloptions, ', '), \
+         c.relispartition, pg_catalog.pg_get_expr(c.relpartbound, c.oid), \
+         CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, \
+         c.relrowsecurity, c.relforcerowsecurity, c.relreplident::text, \
+         CASE WHEN c.relkind IN ('r', 'm') AND am.amname <> 'heap' THEN am.amname::text END, \
+         c.reltype, CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END, \
+         c.relpages::int8, c.reltuples::float8, \
+         CASE WHEN c.relkind IN ('r', 'm', 't') THEN pg_catalog.pg_table_size(c.oid) ELSE 0 END, \
+         c.relispopulated, CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END, \
+         ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid ORDER BY i.inhseqno), \
+         x.oid, x.extcondition[pg_catalog.array_position(x.extconfig, c.oid)], \
+         c.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e \
+             WHERE e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = c.oid AND e.deptype = 'e'), \
+         c.reltablespace <> 0, \
+         (SELECT w.oid FROM pg_catalog.pg_rewrite w WHERE w.ev_class = c.oid AND w.rulename = '_RETURN') \
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid \
+         LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam \
+         LEFT JOIN pg_catalog.pg_extension x ON c.oid = ANY (x.extconfig) \
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
+         AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND c.oid >= 16384 \
+         ORDER BY c.oid";
+    Ok(ctx
+        .query("relations", sql)
+        .await?
+        .into_iter()
+        .map(|r| rel_row(&r))
+        .collect())
+}
+
+fn rel_row(r: &Row) -> RelRow {
+    RelRow {
+        oid: r.get(0),
+        nsp: r.get(1),
+        schema: r.get(2),
+        name: r.get(3),
+        owner: r.get(4),
+        kind: r.get::<_, String>(5).chars().next().unwrap_or('r'),
+        unlogged: r.get(6),
+        acl: r.get(7),
+        acl_default: r.get(8),
+        options: r.get::<_, Option<String>>(9).filter(|s| !s.is_empty()),
+        toast_options: r.get::<_, Option<String>>(10).filter(|s| !s.is_empty()),
+        is_partition: r.get(11),
+        bound: r.get(12),
+        partkey: r.get(13),
+        row_security: r.get(14),
+        force_row_security: r.get(15),
+        replident: r.get(16),
+        am: r.get(17),
+        reltype: r.get(18),
+        of_type: r.get(19),
+        relpages: r.get(20),
+        reltuples: r.get(21),
+        size: r.get(22),
+        populated: r.get(23),
+        viewdef: r.get(24),
+        parents: r.get(25),
+        extension: r.get(26),
+        ext_condition: r.get(27),
+        user_made: r.get(28),
+        tablespace: r.get(29),
+        view_rule: r.get(30),
+    }
+}
+
+async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogError> {
+    let compression = if ctx.v >= 140000 {
+        "CASE WHEN a.attcompression <> '' THEN a.attcompression::text END"
+    } else {
+        "NULL::text"
+    };
+    let sql = format!(
+        "SELECT a.attrelid, a.attnum::int4, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+         a.attnotnull, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ad.oid, \
+         EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass \
+             AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> a.attrelid), \
+         a.attidentity::text, a.attgenerated::text, \
+         CASE WHEN a.attcollation <> t.typcollation THEN {coll} END, \
+         CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, {compression}, \
+         CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int4 END, \
+         pg_catalog.array_to_string(a.attoptions, ', '), a.attislocal, a.attacl::text[], \
+         EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_attribute pa \
+             ON pa.attrelid = i.inhparent AND pa.attname = a.attname WHERE i.inhrelid = a.attrelid AND pa.attnotnull), \
+         (SELECT pg_catalog.pg_get_expr(pd.adbin, pd.adrelid) FROM pg_catalog.pg_inherits i \
+             JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname \
+             JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum \
+             WHERE i.inhrelid = a.attrelid LIMIT 1) \
+         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+         JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+         LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attrelid, a.attnum",
+        coll = collation_name("a.attcollation"),
+    );
+    let mut out: HashMap<u32, Vec<Col>> = HashMap::new();
+    for r in ctx.query("columns", &sql).await? {
+        out.entry(r.get(0)).or_default().push(Col {
+            attnum: r.get(1),
+            name: r.get(2),
+            ty: r.get(3),
+            not_null: r.get(4),
+            default: r.get(5),
+            default_oid: r.get(6),
+            default_needs_relation: r.get(7),
+            identity: r.get(8),
+            generated: r.get(9),
+            collation: r.get(10),
+            storage: r.get(11),
+            compression: r.get(12),
+            stat_target: r.get(13),
+            options: r.get::<_, Option<String>>(14).filter(|s| !s.is_empty()),
+            is_local: r.get(15),
+            acl: r.get(16),
+            parent_not_null: r.get(17),
+            parent_default: r.get(18),
+        });
+    }
+    Ok(out)
+}
+
+async fn read_checks(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Check>>, CatalogError> {
+    let sql = "SELECT c.conrelid, c.oid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), \
+               c.convalidated, c.conislocal FROM pg_catalog.pg_constraint c \
+               WHERE c.contype = 'c' AND c.conrelid >= 16384 ORDER BY c.conrelid, c.conname";
+    let mut out: HashMap<u32, Vec<Check>> = HashMap::new();
+    for r in ctx.query("check constraints", sql).await? {
+        out.entry(r.get(0)).or_default().push(Check {
+            oid: r.get(1),
+            name: r.get(2),
+            def: r.get(3),
+            validated: r.get(4),
+            is_local: r.get(5),
+        });
+    }
+    Ok(out)
+}
+
+async fn read_sequences(ctx: &Ctx<'_>) -> Result<HashMap<u32, Seq>, CatalogError> {
+    let sql = "SELECT s.seqrelid, pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, \
+               s.seqmin, s.seqmax, s.seqcache, s.seqcycle, d.refobjid, d.refobjsubid, d.deptype = 'i' \
+               FROM pg_catalog.pg_sequence s LEFT JOIN LATERAL ( \
+                 SELECT d.refobjid, d.refobjsubid, d.deptype FROM pg_catalog.pg_depend d \
+                 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = s.seqrelid \
+                 AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i') LIMIT 1) d ON true";
+    let mut out = HashMap::new();
+    for r in ctx.query("sequences", sql).await? {
+        out.insert(
+            r.get::<_, u32>(0),
+            Seq {
+                ty: r.get(1),
+                start: r.get(2),
+                increment: r.get(3),
+                min: r.get(4),
+                max: r.get(5),
+                cache: r.get(6),
+                cycle: r.get(7),
+                owner_table: r.get(8),
+                owner_column: r.get(9),
+                identity: r.get::<_, Option<bool>>(10).unwrap_or(false),
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn seq_options(s: &Seq) -> String {
+    format!(
+        "START WITH {}\n    INCREMENT BY {}\n    MINVALUE {}\n    MAXVALUE {}\n    CACHE {}{}",
+        s.start,
+        s.increment,
+        s.min,
+        s.max,
+        s.cache,
+        if s.cycle { "\n    CYCLE" } else { "" }
+    )
+}
+
+/// The column order `CREATE TABLE ... INHERITS` would give: the parents'
+/// columns merged in order, then the child's own.
+fn inherits_order(parents: &[Vec<String>], own: &[Col]) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    for p in parents {
+        for c in p {
+            if !order.contains(c) {
+                order.push(c.clone());
+            }
+        }
+    }
+    for c in own {
+        if !order.contains(&c.name) {
+            order.push(c.name.clone());
+        }
+    }
+    order
+}
+
+fn table(
+    ctx: &mut Ctx<'_>,
+    r: &RelRow,
+    columns: &[Col],
+    checks: &[Check],
+    identity_of: &HashMap<(u32, i32), (&RelRow, &Seq)>,
+    parent_cols: &[Vec<String>],
+    by_oid: &HashMap<u32, &RelRow>,
+) -> Result<usize, CatalogError> {
+    let qn = r.qualified();
+    let parents: Vec<String> = r
+        .parents
+        .iter()
+        .filter_map(|p| by_oid.get(p).map(|p| p.qualified()))
+        .collect();
+    let inherits = !r.is_partition && !parents.is_empty();
+    let physical: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    // A child whose parent gained columns after it was created has another
+    // physical order than INHERITS would give: keep the order by creating all
+    // columns and attaching the parents afterwards.
+    let keep_order = inherits && inherits_order(parent_cols, columns) != physical;
+    let mut lines = Vec::new();
+    let mut after = String::new();
+    for c in columns {
+        let printed = r.of_type.is_none() && (!inherits || c.is_local || keep_order);
+        if !printed {
+            if c.not_null && !c.parent_not_null {
+                after += &format!("ALTER TABLE ONLY {qn} ALTER COLUMN {} SET NOT NULL;\n", quote_ident(&c.name));
+            }
+            continue;
+        }
+        let mut line = format!("{} {}", quote_ident(&c.name), c.ty);
+        if let Some(coll) = &c.collation {
+            line += &format!(" COLLATE {coll}");
+        }
+        if let Some(expr) = c.default.as_ref().filter(|_| !c.generated.is_empty()) {
+            let kind = if c.generated == "v" { "VIRTUAL" } else { "STORED" };
+            line += &format!(" GENERATED ALWAYS AS ({expr}) {kind}");
+        } else if let Some(expr) = c.default.as_ref().filter(|_| default_inline(c, inherits, keep_order)) {
+            line += &format!(" DEFAULT {expr}");
+        }
+        if let Some((seq, s)) = identity_of.get(&(r.oid, c.attnum)).filter(|_| !r.is_partition) {
+            let when = if c.identity == "a" { "ALWAYS" } else { "BY DEFAULT" };
+            line += &format!(
+                " GENERATED {when} AS IDENTITY (\n    SEQUENCE NAME {}\n    {}\n)",
+                seq.qualified(),
+                seq_options(s)
+            );
+        }
+        if c.not_null {
+            line += " NOT NULL";
+        }
+        lines.push(line);
+    }
+    for k in checks {
+        if k.validated && (k.is_local || r.is_partition || keep_order) {
+            lines.push(format!("CONSTRAINT {} {}", quote_ident(&k.name), k.def));
+        }
+    }
+    let mut sql = format!(
+        "CREATE {}TABLE {qn}",
+        if r.unlogged { "UNLOGGED " } else { "" }
+    );
+    if let Some(t) = &r.of_type {
+        sql += &format!(" OF {t}");
+        if !lines.is_empty() {
+            sql += &format!(" (\n    {}\n)", lines.join(",\n    "));
+        }
+    } else {
+        sql += &format!(" (\n    {}\n)", lines.join(",\n    "));
+    }
+    if inherits && !keep_order {
+        sql += &format!("\nINHERITS ({})", parents.join(", "));
+    }
+    if let Some(k) = &r.partkey {
+        sql += &format!("\nPARTITION BY {k}");
+    }
+    if let Some(am) = &r.am {
+        sql += &format!("\nUSING {}", quote_ident(am));
+    }
+    let mut with = r.options.clone().into_iter().collect::<Vec<_>>();
+    if let Some(t) = &r.toast_options {
+        with.extend(t.split(", ").map(|o| format!("toast.{o}")));
+    }
+    if !with.is_empty() {
+        sql += &format!("\nWITH ({})", with.join(", "));
+    }
+    sql += ";\n";
+    if keep_order {
+        for p in &parents {
+            sql += &format!("ALTER TABLE ONLY {qn} INHERIT {p};\n");
+        }
+    }
+    sql += &after;
+    sql += &column_settings("TABLE", &qn, columns);
+    match r.replident.as_str() {
+        "f" => sql += &format!("ALTER TABLE ONLY {qn} REPLICA IDENTITY FULL;\n"),
+        "n" => sql += &format!("ALTER TABLE ONLY {qn} REPLICA IDENTITY NOTHING;\n"),
+        _ => {}
+    }
+    let target = format!("TABLE {qn}");
+    let obj = pre("TABLE", Some(&r.schema), &r.name).sql(sql.trim_end().to_string(), format!("DROP TABLE IF EXISTS {qn};"));
+    let id = ctx.add(obj, Some(r.nsp), Some((&target, r.owner.clone())));
+    claim_relation(ctx, r, id, &target);
+    for c in columns {
+        if let Some((seq, _)) = identity_of.get(&(r.oid, c.attnum)) {
+            ctx.g.claim((PG_CLASS, seq.oid), id);
+        }
+        if let Some(d) = c.default_oid.filter(|_| !c.generated.is_empty() || default_inline(c, inherits, keep_order)) {
+            ctx.g.claim((PG_ATTRDEF, d), id);
+        }
+    }
+    for k in checks {
+        if !k.validated && k.is_local {
+            not_valid_check(ctx, r, id, k);
+        } else {
+            ctx.g.claim((PG_CONSTRAINT, k.oid), id);
+            ctx.commentable((PG_CONSTRAINT, k.oid), id, format!("CONSTRAINT {} ON {qn}", quote_ident(&k.name)));
+        }
+    }
+    if r.row_security || r.force_row_security {
+        let mut sql = String::new();
+        if r.row_security {
+            sql += &format!("ALTER TABLE {qn} ENABLE ROW LEVEL SECURITY;\n");
+        }
+        if r.force_row_security {
+            sql += &format!("ALTER TABLE ONLY {qn} FORCE ROW LEVEL SECURITY;\n");
+        }
+        let obj = post("ROW SECURITY", Some(&r.schema), &r.name).sql(sql.trim_end().to_string(), String::new());
+        let rs = ctx.g.add(obj);
+        ctx.g.depend(rs, id);
+    }
+    if r.kind == 'r' {
+        ctx.table_info(TableInfo {
+            object_id: id as u32,
+            oid: r.oid,
+            schema: r.schema.clone(),
+            name: r.name.clone(),
+            qualified: qn,
+            columns: copy_columns(columns),
+            relpages: r.relpages,
+            reltuples: r.reltuples,
+            size_bytes: r.size,
+            copy_filter: None,
+            unlogged: r.unlogged,
+        });
+    }
+    Ok(id)
+}
+
+/// A default goes into CREATE TABLE unless it needs another relation (a
+/// sequence: the owned sequence comes after its table) or the column is not
+/// written there (an inherited column).
+fn default_inline(c: &Col, inherits: bool, keep_order: bool) -> bool {
+    !c.default_needs_relation && (!inherits || c.is_local || keep_order)
+}
+
+fn copy_columns(columns: &[Col]) -> Vec<Column> {
+    columns
+        .iter()
+        .filter(|c| c.generated.is_empty())
+        .map(|c| Column {
+            name: c.name.clone(),
+            type_name: c.ty.clone(),
+        })
+        .collect()
+}
+
+/// Per-column settings CREATE TABLE cannot express.
+fn column_settings(keyword: &str, qn: &str, columns: &[Col]) -> String {
+    let mut sql = String::new();
+    for c in columns {
+        let col = quote_ident(&c.name);
+        if let Some(s) = &c.storage {
+            let storage = match s.as_str() {
+                "p" => "PLAIN",
+                "e" => "EXTERNAL",
+                "m" => "MAIN",
+                _ => "EXTENDED",
+            };
+            sql += &format!("ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET STORAGE {storage};\n");
+        }
+        if let Some(m) = &c.compression {
+            let method = if m == "l" { "lz4" } else { "pglz" };
+            sql += &format!("ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET COMPRESSION {method};\n");
+        }
+        if let Some(n) = c.stat_target {
+            sql += &format!("ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET STATISTICS {n};\n");
+        }
+        if let Some(o) = &c.options {
+            sql += &format!("ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET ({o});\n");
+        }
+    }
+    sql
+}
+
+fn claim_relation(ctx: &mut Ctx<'_>, r: &RelRow, id: usize, target: &str) {
+    ctx.g.claim((PG_CLASS, r.oid), id);
+    if r.reltype != 0 {
+        ctx.g.claim((PG_TYPE, r.reltype), id);
+    }
+    if let Some(rule) = r.view_rule {
+        ctx.g.claim((PG_REWRITE, rule), id);
+    }
+    ctx.commentable((PG_CLASS, r.oid), id, target.to_string());
+    ctx.rels.insert(
+        r.oid,
+        Rel {
+            id,
+            qualified: r.qualified(),
+            kind: r.kind,
+            schema: r.schema.clone(),
+            name: r.name.clone(),
+        },
+    );
+}
+
+fn not_valid_check(ctx: &mut Ctx<'_>, r: &RelRow, table: usize, k: &Check) {
+    let qn = r.qualified();
+    let cn = quote_ident(&k.name);
+    let obj = post("CHECK CONSTRAINT", Some(&r.schema), &format!("{} {}", r.name, k.name)).sql(
+        format!("ALTER TABLE {qn}\n    ADD CONSTRAINT {cn} {};", k.def),
+        format!("ALTER TABLE IF EXISTS {qn} DROP CONSTRAINT IF EXISTS {cn};"),
+    );
+    let id = ctx.g.add(obj);
+    ctx.g.depend(id, table);
+    ctx.g.claim((PG_CONSTRAINT, k.oid), id);
+    ctx.commentable((PG_CONSTRAINT, k.oid), id, format!("CONSTRAINT {cn} ON {qn}"));
+}
+
+/// A default not written into CREATE TABLE: a separate "DEFAULT" object.
+fn column_default(ctx: &mut Ctx<'_>, r: &RelRow, table: usize, c: &Col) {
+    let Some(def_oid) = c.default_oid else { return };
+    if ctx.g.id_of((PG_ATTRDEF, def_oid)).is_some() {
+        return;
+    }
+    let expr = c.default.clone().unwrap_or_default();
+    // An inherited column that got the parent's default at creation needs nothing.
+    if !c.is_local && c.parent_default.as_deref() == Some(expr.as_str()) && !c.default_needs_relation {
+        ctx.g.claim((PG_ATTRDEF, def_oid), table);
+        return;
+    }
+    let keyword = if r.kind == 'v' { "VIEW" } else { "TABLE" };
+    let qn = r.qualified();
+    let col = quote_ident(&c.name);
+    let obj = pre("DEFAULT", Some(&r.schema), &format!("{} {}", r.name, c.name)).sql(
+        format!("ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET DEFAULT {expr};"),
+        format!("ALTER {keyword} IF EXISTS {qn} ALTER COLUMN {col} DROP DEFAULT;"),
+    );
+    let id = ctx.g.add(obj);
+    ctx.g.depend(id, table);
+    ctx.g.claim((PG_ATTRDEF, def_oid), id);
+}
+
+fn column_acls(ctx: &mut Ctx<'_>, r: &RelRow, id: usize, columns: &[Col]) -> Result<(), CatalogError> {
+    let qn = r.qualified();
+    let on = if r.kind == 'S' { format!("SEQUENCE {qn}") } else { format!("TABLE {qn}") };
+    let mut sql = match &r.acl {
+        Some(acl) => acl_sql(
+            &AclTarget {
+                prefix: "",
+                on: &on,
+                column: None,
+                owner: &r.owner,
+            },
+            acl,
+            &r.acl_default,
+            &mut ctx.roles,
+        )?,
+        None => String::new(),
+    };
+    for c in columns {
+        ctx.columns.insert((r.oid, c.attnum), (Some(id), format!("COLUMN {qn}.{}", quote_ident(&c.name))));
+        if let Some(acl) = &c.acl {
+            let target = AclTarget {
+                prefix: "",
+                on: &format!("TABLE {qn}"),
+                column: Some(&c.name),
+                owner: &r.owner,
+            };
+            sql += &acl_sql(&target, acl, &[], &mut ctx.roles)?;
+        }
+    }
+    ctx.acl_object(Some(id), &on, sql);
+    Ok(())
+}
+
+fn view(ctx: &mut Ctx<'_>, r: &RelRow, columns: &[Col]) -> Result<usize, CatalogError> {
+    let qn = r.qualified();
+    let def = r.viewdef.clone().unwrap_or_default();
+    let def = def.trim_end().trim_end_matches(';');
+    let with = r.options.as_ref().map(|o| format!(" WITH ({o})")).unwrap_or_default();
+    let (kind, keyword, sql) = if r.kind == 'm' {
+        let using = r.am.as_ref().map(|a| format!(" USING {}", quote_ident(a))).unwrap_or_default();
+        (
+            "MATERIALIZED VIEW",
+            "MATERIALIZED VIEW",
+            format!("CREATE MATERIALIZED VIEW {qn}{using}{with} AS\n{def}\n  WITH NO DATA;\n"),
+        )
+    } else {
+        ("VIEW", "VIEW", format!("CREATE VIEW {qn}{with} AS\n{def};\n"))
+    };
+    let sql = sql + &column_settings(keyword, &qn, columns);
+    let target = format!("{keyword} {qn}");
+    let obj = pre(kind, Some(&r.schema), &r.name).sql(sql.trim_end().to_string(), format!("DROP {keyword} IF EXISTS {qn};"));
+    let id = ctx.add(obj, Some(r.nsp), Some((&target, r.owner.clone())));
+    claim_relation(ctx, r, id, &target);
+    Ok(id)
+}
+
+fn sequence(ctx: &mut Ctx<'_>, r: &RelRow, s: &Seq) -> Result<(), CatalogError> {
+    let qn = r.qualified();
+    if s.identity {
+        if let Some(&id) = s.owner_table.and_then(|t| ctx.rels.get(&t)).map(|t| &t.id) {
+            ctx.seq_objects.insert(r.oid, (id, qn));
+        }
+        return Ok(());
+    }
+    let sql = format!(
+        "CREATE {}SEQUENCE {qn}\n    AS {}\n    {};",
+        if r.unlogged { "UNLOGGED " } else { "" },
+        s.ty,
+        seq_options(s)
+    );
+    let target = format!("SEQUENCE {qn}");
+    let obj = pre("SEQUENCE", Some(&r.schema), &r.name).sql(sql, format!("DROP SEQUENCE IF EXISTS {qn};"));
+    let id = ctx.add(obj, Some(r.nsp), Some((&target, r.owner.clone())));
+    claim_relation(ctx, r, id, &target);
+    ctx.seq_objects.insert(r.oid, (id, qn.clone()));
+    if let (Some(t), Some(c)) = (s.owner_table, s.owner_column) {
+        let table = ctx.rels.get(&t).cloned();
+        let column = ctx.columns.get(&(t, c)).map(|(_, target)| target.trim_start_matches("COLUMN ").to_string());
+        if let (Some(table), Some(column)) = (table, column) {
+            let obj = pre("SEQUENCE OWNED BY", Some(&r.schema), &r.name)
+                .sql(format!("ALTER SEQUENCE {qn} OWNED BY {column};"), String::new());
+            let owned = ctx.g.add(obj);
+            ctx.g.depend(owned, id);
+            ctx.g.depend(owned, table.id);
+        }
+    }
+    column_acls(ctx, r, id, &[])
+}
+
+fn attach_partition(ctx: &mut Ctx<'_>, r: &RelRow, by_oid: &HashMap<u32, &RelRow>) {
+    let (Some(child), Some(parent_oid)) = (ctx.rels.get(&r.oid).cloned(), r.parents.first()) else { return };
+    let Some(parent) = ctx.rels.get(parent_oid).cloned() else { return };
+    let bound = r.bound.clone().unwrap_or_default();
+    let parent_qn = by_oid.get(parent_oid).map(|p| p.qualified()).unwrap_or_default();
+    let obj = pre("TABLE ATTACH", Some(&r.schema), &r.name).sql(
+        format!("ALTER TABLE ONLY {parent_qn} ATTACH PARTITION {} {bound};", child.qualified),
+        format!("ALTER TABLE IF EXISTS {parent_qn} DETACH PARTITION {};", child.qualified),
+    );
+    let id = ctx.g.add(obj);
+    ctx.g.depend(id, parent.id);
+    ctx.g.depend(id, child.id);
+}
+
+/// An extension's configuration table: its rows are dumped, its DDL is the extension's.
+fn extension_config(ctx: &mut Ctx<'_>, r: &RelRow, columns: &[Col]) {
+    let Some(ext) = r.extension.and_then(|x| ctx.g.id_of((PG_EXTENSION, x))) else { return };
+    if r.kind == 'S' {
+        ctx.seq_objects.insert(r.oid, (ext, r.qualified()));
+        return;
+    }
+    if r.kind != 'r' {
+        return;
+    }
+    ctx.table_info(TableInfo {
+        object_id: ext as u32,
+        oid: r.oid,
+        schema: r.schema.clone(),
+        name: r.name.clone(),
+        qualified: r.qualified(),
+        columns: copy_columns(columns),
+        relpages: r.relpages,
+        reltuples: r.reltuples,
+        size_bytes: r.size,
+        copy_filter: r.ext_condition.clone().filter(|c| !c.is_empty()),
+        unlogged: r.unlogged,
+    });
+}
+
+/// "SEQUENCE SET" objects: the current values, read in batches.
+async fn sequence_values(ctx: &mut Ctx<'_>, rels: &[RelRow], _seqs: &HashMap<u32, Seq>) -> Result<(), CatalogError> {
+    let wanted: Vec<(u32, usize, String, &RelRow)> = rels
+        .iter()
+        .filter_map(|r| ctx.seq_objects.get(&r.oid).map(|(id, qn)| (r.oid, *id, qn.clone(), r)))
+        .collect();
+    for chunk in wanted.chunks(200) {
+        let sql = chunk
+            .iter()
+            .map(|(oid, _, qn, _)| format!("SELECT {oid}::oid, last_value, is_called FROM {qn}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let values: HashMap<u32, (i64, bool)> = ctx
+            .query("sequence values", &sql)
+            .await?
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+        for (oid, id, qn, r) in chunk {
+            let Some((last, called)) = values.get(oid) else { continue };
+            let obj = Obj::new("SEQUENCE SET", Some(&r.schema), &r.name, Section::Data).sql(
+                format!("SELECT pg_catalog.setval({}, {last}, {called});", quote_literal(qn)),
+                String::new(),
+            );
+            let set = ctx.g.add(obj);
+            ctx.g.depend(set, *id);
+        }
+    }
+    Ok(())
+}
