@@ -105,7 +105,7 @@ fn statement(t: &AclTarget, item: &Item, privs: &[char], verb: &str, prep: &str,
         Some(g) => quote_ident(g),
         None => "PUBLIC".to_string(),
     };
-    format!("{}{verb} {} {} {prep} {who}{tail};\n", t.prefix, list.join(","), t.on)
+    format!("{}{verb} {} ON {} {prep} {who}{tail};\n", t.prefix, list.join(","), t.on)
 }
 
 fn privilege_name(p: char) -> &'static str {
