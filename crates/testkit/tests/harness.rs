@@ -322,3 +322,18 @@ fn gone(pid: u32) -> bool {
     }
     false
 }
+
+#[tokio::test]
+async fn pw_prefixed_roles_need_a_password_from_16_on() {
+    let db = fresh_db().await;
+    let role = format!("pw_plain_{}", db.name);
+    db.exec(&format!("CREATE ROLE \"{role}\" LOGIN PASSWORD 'x'"))
+        .await;
+    let conn = format!(
+        "host=127.0.0.1 port={} dbname={} user={role}",
+        cluster().port(),
+        db.name
+    );
+    let without = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await;
+    assert_eq!(without.is_err(), cluster().version_num() >= 160000);
+}
