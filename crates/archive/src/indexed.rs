@@ -34,8 +34,12 @@ impl<R: Read + Seek> IndexedArchive<R> {
             })?;
         let footer_err = |detail: String| ArchiveError::corrupt(Region::Footer, footer_at, detail);
         seek(&mut r, SeekFrom::Start(footer_at), Region::Footer)?;
-        let footer = Footer::read(&mut r, footer_at)
-            .map_err(|e| footer_err(format!("{e} (the archive may be truncated)")))?;
+        let footer = Footer::read(&mut r, footer_at).map_err(|e| match e {
+            ArchiveError::Corrupt { detail, .. } => footer_err(format!(
+                "{detail} (the archive may be truncated or still being written)"
+            )),
+            other => other,
+        })?;
         if footer.total_len != total {
             return Err(footer_err(format!(
                 "footer says the archive is {} bytes, it is {total}",

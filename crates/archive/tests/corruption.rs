@@ -139,6 +139,15 @@ fn every_truncation_fails_and_never_succeeds() {
             "indexed read of a {len}-byte prefix succeeded"
         );
     }
+    let cut = &bytes[..bytes.len() - 1];
+    let msg = IndexedArchive::open(Cursor::new(cut))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("footer") && msg.contains("may be truncated"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -262,3 +262,32 @@ fn write_error_in_the_prologue_is_reported_by_new() {
     assert!(matches!(err, ArchiveError::Io { .. }), "{err}");
     assert!(err.to_string().contains("disk full"), "{err}");
 }
+
+/// A pipe that hands out a few bytes per read, as a slow network would.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.step = self.step % 7 + 1;
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn short_reads_from_a_pipe_are_handled() {
+    let (toc, chunks) = sample();
+    let (bytes, trailer) = write_archive(&toc, &chunks, options(2, 2));
+    let report = verify(Trickle {
+        data: &bytes,
+        step: 0,
+    })
+    .unwrap();
+    assert_eq!(report.trailer, trailer);
+    assert_eq!(report.bytes, bytes.len() as u64);
+}

@@ -27,6 +27,7 @@ pub fn read_everything(data: &[u8]) {
 
 /// Recomputes the file header, block and footer hashes wherever the layout
 /// can be followed (see docs/FORMAT.md).
+#[allow(dead_code)] // the `reader` target does not reseal
 pub fn reseal(data: &mut [u8]) {
     if data.len() < 64 {
         return;
