@@ -143,24 +143,43 @@ async fn learnapp_fixture_has_its_tables_and_timestamp_columns() {
 async fn learnapp_data_is_deterministic() {
     let a = fresh_learnapp_db(1).await;
     let b = fresh_learnapp_db(1).await;
-    for table in [
-        "public.users",
-        "public.question_attempts",
-        "public.feature_flags",
-        "public.comments",
-    ] {
+    for table in a.all_tables().await {
         assert_eq!(
-            a.table_rows(table).await,
-            b.table_rows(table).await,
+            a.table_rows(&table).await,
+            b.table_rows(&table).await,
             "{table}"
         );
     }
-    let gap = a
-        .query_strings(
-            "SELECT enabled_from::text FROM public.feature_flags WHERE key = 'year_294276'",
-        )
-        .await;
-    assert_eq!(gap, [Some("294276-12-31 23:59:59.999999".to_string())]);
+    assert_eq!(a.pg_dump_schema(), b.pg_dump_schema());
+}
+
+#[tokio::test]
+async fn learnapp_data_has_its_edge_cases() {
+    let db = fresh_learnapp_db(1).await;
+    let edge_cases = [
+        "SELECT count(*) FROM public.comments WHERE body = E'\\\\.'",
+        "SELECT count(*) FROM public.comments WHERE strpos(body, E'\\n\\\\.\\n') > 0",
+        "SELECT count(*) FROM public.comments WHERE body LIKE E'%\\t%'",
+        "SELECT count(*) FROM public.users WHERE display_name = ''",
+        "SELECT count(*) FROM public.users WHERE display_name = 'NULL'",
+        "SELECT count(*) FROM public.users WHERE display_name IS NULL",
+        "SELECT count(*) FROM public.users WHERE last_login_at >= '2024-03-31 02:00' AND last_login_at < '2024-03-31 03:00'",
+        "SELECT count(*) FROM public.question_attempts WHERE started_at >= '2024-11-03 01:00' AND started_at < '2024-11-03 02:00'",
+        "SELECT count(*) FROM public.question_attempts WHERE extract(microseconds FROM started_at)::bigint % 1000000 <> 0",
+        "SELECT count(*) FROM public.spaced_repetition_cards WHERE due_at = '9999-12-31 23:59:59.999999'",
+        "SELECT count(*) FROM public.feature_flags WHERE enabled_from = '-infinity'",
+        "SELECT count(*) FROM public.feature_flags WHERE enabled_from < '0001-01-01'",
+        "SELECT count(*) FROM public.feature_flags WHERE enabled_from::text = '294276-12-31 23:59:59.999999'",
+        "SELECT count(*) FROM public.users WHERE position('\\x00'::bytea IN password_hash) > 0",
+    ];
+    for sql in edge_cases {
+        let n: i64 = db.query_strings(sql).await[0]
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(n > 0, "no row for: {sql}");
+    }
 }
 
 #[tokio::test]
@@ -302,25 +321,28 @@ fn postmaster_pid(data_dir: &Path) -> u32 {
 }
 
 /// The postmaster deletes its pid file a moment before it exits, so give it
-/// a few seconds; a zombie counts as gone.
+/// a few seconds.
 fn gone(pid: u32) -> bool {
     for _ in 0..250 {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return true,
-            Ok(stat)
-                if stat
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z') =>
-            {
-                return true
-            }
-            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        if !running(pid) {
+            return true;
         }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     false
+}
+
+/// A zombie (state Z, after the process name) no longer runs.
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
 }
 
 #[tokio::test]
@@ -336,4 +358,84 @@ async fn pw_prefixed_roles_need_a_password_from_16_on() {
     );
     let without = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await;
     assert_eq!(without.is_err(), cluster().version_num() >= 160000);
+}
+
+/// Run by `abandoned_cluster_is_removed_by_the_next_start` in a child
+/// process: it starts the shared cluster, records where, then dies by
+/// SIGKILL, so no cleanup code runs.
+#[test]
+fn child_starts_cluster_then_is_killed() {
+    let Ok(report) = std::env::var("PGARK_TESTKIT_KILL_REPORT") else {
+        return;
+    };
+    let c = cluster();
+    let pid = postmaster_pid(c.data_dir());
+    std::fs::write(&report, format!("{}\n{pid}\n", c.data_dir().display())).unwrap();
+    // SAFETY: kills this very process, as a test runner timeout would.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+}
+
+#[test]
+fn abandoned_cluster_is_removed_by_the_next_start() {
+    let report = std::env::temp_dir().join(format!("pgark-testkit-kill-{}", std::process::id()));
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_starts_cluster_then_is_killed",
+            "--test-threads=1",
+        ])
+        .env("PGARK_TESTKIT_KILL_REPORT", &report)
+        .output()
+        .unwrap();
+    assert!(
+        !status.status.success(),
+        "the child should have been killed"
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    let mut lines = text.lines();
+    let data_dir = Path::new(lines.next().unwrap());
+    let pid: u32 = lines.next().unwrap().parse().unwrap();
+    assert!(data_dir.exists(), "the killed child cleaned up after all");
+    assert!(running(pid), "the abandoned postmaster should still run");
+
+    let _next = Cluster::start(ClusterOptions::default()).unwrap();
+    assert!(!data_dir.exists(), "{} left behind", data_dir.display());
+    assert!(gone(pid), "abandoned postmaster {pid} still running");
+}
+
+/// The psql recipe in fixtures/README.md yields the same data as the loader.
+#[tokio::test]
+async fn psql_loads_the_same_learnapp() {
+    let by_loader = fresh_learnapp_db(1).await;
+    let by_psql = fresh_db().await;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/learnapp");
+    let out = Command::new(by_psql.cluster().bin("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &by_psql.conninfo(),
+        ])
+        .arg("-f")
+        .arg(fixtures.join("schema.sql"))
+        .arg("-f")
+        .arg(fixtures.join("generate.sql"))
+        .args(["-c", "SELECT pg_temp.learnapp_generate(1)"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for table in fixture::LEARNAPP_CRITICAL_TABLES {
+        assert_eq!(
+            by_loader.table_rows(table).await,
+            by_psql.table_rows(table).await,
+            "{table}"
+        );
+    }
 }
