@@ -1,0 +1,116 @@
+//! docs/FORMAT.md and the code must agree: this walks a written archive with
+//! nothing but the rules of the document (a second, independent reader).
+
+mod common;
+
+use common::*;
+use pgark_archive::*;
+use sha2::{Digest, Sha256};
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn an_archive_follows_the_documented_layout() {
+    let chunks = vec![chunk(10, 30, 1), chunk(11, 20, 2), chunk(10, 10, 3)];
+    let (b, trailer) = write_archive(&toc(2), &chunks, options(2, 2));
+
+    // §3 file header.
+    assert_eq!(&b[0..8], b"PGARK\0\r\n");
+    assert_eq!(
+        (
+            u16::from_le_bytes([b[8], b[9]]),
+            u16::from_le_bytes([b[10], b[11]])
+        ),
+        (1, 0)
+    );
+    assert_eq!(u32_at(&b, 12), 0);
+    assert_eq!(&b[32..64], &Sha256::digest(&b[0..32])[..]);
+    let archive_id = &b[16..32];
+
+    // §5 footer.
+    let f = b.len() - FOOTER_LEN;
+    assert_eq!(&b[f..f + 8], b"PGARKEND");
+    assert_eq!(u64_at(&b, f + 16), b.len() as u64);
+    assert_eq!(&b[f + 24..f + 56], &Sha256::digest(&b[f..f + 24])[..]);
+    let trailer_offset = u64_at(&b, f + 8) as usize;
+
+    // §4 blocks, back to back from offset 64 to the footer.
+    let mut at = HEADER_LEN;
+    let mut kinds = Vec::new();
+    let mut hashes: std::collections::BTreeMap<(u32, u32), Vec<u8>> = Default::default();
+    while at < f {
+        let h = &b[at..at + BLOCK_HEADER_LEN];
+        assert_eq!(&h[0..4], b"PGAB");
+        let (kind, flags) = (h[4], h[5]);
+        let (raw_len, stored_len) = (u32_at(h, 16) as usize, u32_at(h, 20) as usize);
+        assert!(
+            h[6..8].iter().chain(&h[32..48]).all(|&x| x == 0),
+            "reserved and nonce"
+        );
+        let payload = &b[at + BLOCK_HEADER_LEN..at + BLOCK_HEADER_LEN + stored_len];
+        let mut hash = Sha256::new();
+        hash.update(archive_id);
+        hash.update(&h[0..48]);
+        hash.update(payload);
+        assert_eq!(&h[48..80], &hash.finalize()[..], "block at {at}");
+        let decoded = if flags & 1 == 1 {
+            zstd::stream::decode_all(payload).unwrap()
+        } else {
+            payload.to_vec()
+        };
+        assert_eq!(decoded.len(), raw_len);
+        if kind == 3 {
+            let rows = decoded.iter().filter(|&&c| c == b'\n').count() as u64;
+            assert_eq!(u64_at(h, 24), rows);
+            hashes.insert((u32_at(h, 8), u32_at(h, 12)), h[48..80].to_vec());
+        } else {
+            // §6: JSON sections.
+            serde_json::from_slice::<serde_json::Value>(&decoded).unwrap();
+        }
+        if kind == 4 {
+            assert_eq!(at, trailer_offset);
+        }
+        kinds.push(kind);
+        at += BLOCK_HEADER_LEN + stored_len;
+    }
+    assert_eq!(at, f);
+    assert_eq!(kinds, vec![1, 2, 3, 3, 3, 4]);
+
+    // §6.3 table sha256: over the chunks' block hashes in seq order.
+    for t in &trailer.tables {
+        let mut h = Sha256::new();
+        for ((_, _), block_hash) in hashes.range((t.entry_id, 0)..=(t.entry_id, u32::MAX)) {
+            h.update(block_hash);
+        }
+        assert_eq!(t.sha256, hex(&h.finalize()));
+    }
+}
+
+#[test]
+fn the_document_states_this_version_and_its_limits() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/FORMAT.md"))
+        .unwrap();
+    assert!(doc.starts_with(&format!(
+        "# The pgark archive format, version {FORMAT_MAJOR}.{FORMAT_MINOR}\n"
+    )));
+    assert!(doc.contains(&format!("≤ 64 MiB ({})", "67 108 864")));
+    assert_eq!(MAX_CHUNK_BYTES, 67_108_864);
+    for needle in [
+        "`\"PGAB\"`",
+        "`\"PGARKEND\"`",
+        "| 48 | 32 | block_sha256 |",
+        "| 32 | 32 | header_sha256 |",
+    ] {
+        assert!(doc.contains(needle), "FORMAT.md lacks {needle}");
+    }
+}
