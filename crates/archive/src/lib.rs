@@ -11,6 +11,7 @@ mod indexed;
 mod layout;
 mod model;
 mod reader;
+mod row_digest;
 mod stats;
 mod writer;
 
@@ -22,6 +23,7 @@ pub use indexed::IndexedArchive;
 pub use layout::{FORMAT_MAJOR, FORMAT_MINOR, MAX_CHUNK_BYTES};
 pub use model::*;
 pub use reader::{verify, ArchiveReader, StoredChunk, VerifyReport};
+pub use row_digest::RowDigest;
 pub use writer::{ArchiveWriter, ChunkSender, WriterOptions};
 
 /// A good chunk size for producers: large enough that per-chunk costs vanish,

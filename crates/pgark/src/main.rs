@@ -1,1 +1,22 @@
-fn main() {}
+//! The `pgark` command: a thin layer over the `pgark` library.
+//!
+//! Exit status: 0 success; 1 failure (one line on stderr says what and
+//! where); 2 bad usage; 130 interrupted (SIGINT); 143 terminated (SIGTERM).
+//! An interrupted dump leaves no file behind.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let code = runtime.block_on(cli::run_until_signal(args));
+    // Background tasks (connections, compressor threads) are abandoned here.
+    runtime.shutdown_background();
+    std::process::exit(code);
+}

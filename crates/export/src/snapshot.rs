@@ -1,0 +1,174 @@
+//! The leader: one REPEATABLE READ, READ ONLY transaction whose snapshot every
+//! worker imports, and which holds ACCESS SHARE locks on the dumped tables
+//! until the dump ends, so concurrent DDL cannot change them mid-dump.
+
+use crate::plan::Plan;
+use crate::{DumpOptions, ExportError};
+use pgark_archive::{ArchiveMeta, DatabaseProps, Unsupported};
+use pgark_catalog::{Catalog, TableInfo};
+use pgark_conn::{ConnParams, Purpose};
+use tokio_postgres::Client;
+
+pub(crate) struct Leader {
+    client: Client,
+    pub(crate) snapshot: String,
+    pub(crate) catalog: Catalog,
+    pub(crate) server_version_num: u32,
+    server_version: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Leader {
+    pub(crate) async fn begin(
+        params: &ConnParams,
+        opts: &DumpOptions,
+    ) -> Result<Self, ExportError> {
+        let started_at = chrono::Utc::now();
+        let client = pgark_conn::connect(params).await?;
+        pgark_conn::prepare_session(&client, Purpose::Dump).await?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
+                &[],
+            )
+            .await
+            .map_err(|e| ExportError::server("reading the server version", &e))?;
+        let server_version: String = row.get(0);
+        let server_version_num = row.get::<_, i32>(1) as u32;
+        if server_version_num < 130000 {
+            return Err(ExportError::Options(format!(
+                "server version {server_version} is not supported (pgark needs PostgreSQL 13 or later)"
+            )));
+        }
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(|e| ExportError::server("starting the snapshot transaction", &e))?;
+        let snapshot: String = client
+            .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+            .await
+            .map_err(|e| ExportError::server("exporting the snapshot", &e))?
+            .get(0);
+        let catalog = pgark_catalog::read_catalog(&client, &opts.catalog).await?;
+        let leader = Leader {
+            client,
+            snapshot,
+            catalog,
+            server_version_num,
+            server_version,
+            started_at,
+        };
+        leader.check_select(params).await?;
+        leader.lock_tables(opts).await?;
+        Ok(leader)
+    }
+
+    /// Names every table the role cannot read, before any work is done.
+    async fn check_select(&self, params: &ConnParams) -> Result<(), ExportError> {
+        let oids: Vec<u32> = self.catalog.tables.iter().map(|t| t.oid).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT o FROM unnest($1::oid[]) AS o WHERE NOT pg_catalog.has_table_privilege(o, 'SELECT')",
+                &[&oids],
+            )
+            .await
+            .map_err(|e| ExportError::server("checking table privileges", &e))?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let denied: Vec<u32> = rows.iter().map(|r| r.get(0)).collect();
+        let names: Vec<&str> = self
+            .catalog
+            .tables
+            .iter()
+            .filter(|t| denied.contains(&t.oid))
+            .map(|t| t.qualified.as_str())
+            .collect();
+        Err(ExportError::NoSelect {
+            role: params.user.clone(),
+            tables: names.join(", "),
+        })
+    }
+
+    async fn lock_tables(&self, opts: &DumpOptions) -> Result<(), ExportError> {
+        let ms = opts.lock_timeout.as_millis();
+        self.client
+            .batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
+            .await
+            .map_err(|e| ExportError::server("setting lock_timeout", &e))?;
+        // One statement per batch of tables keeps round trips low without
+        // building one huge statement for databases with many tables.
+        for batch in self.catalog.tables.chunks(500) {
+            let names: Vec<&str> = batch
+                .iter()
+                .map(|t: &TableInfo| t.qualified.as_str())
+                .collect();
+            let sql = format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "));
+            if let Err(e) = self.client.batch_execute(&sql).await {
+                return Err(lock_error(opts, &e));
+            }
+        }
+        self.client
+            .batch_execute("SET LOCAL lock_timeout = 0")
+            .await
+            .map_err(|e| ExportError::server("resetting lock_timeout", &e))
+    }
+
+    pub(crate) fn meta(&self, params: &ConnParams, opts: &DumpOptions, plan: &Plan) -> ArchiveMeta {
+        let db = &self.catalog.database;
+        ArchiveMeta {
+            tool: "pgark".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            server_version: self.server_version.clone(),
+            server_version_num: self.server_version_num,
+            database: db.name.clone(),
+            host: params.host.clone(),
+            port: params.port,
+            user: params.user.clone(),
+            snapshot: Some(self.snapshot.clone()),
+            started_at: self.started_at,
+            label: opts.label.clone(),
+            options: opts.recorded_options.clone(),
+            database_props: DatabaseProps {
+                encoding: db.encoding.clone(),
+                collate: db.collate.clone(),
+                ctype: db.ctype.clone(),
+                locale_provider: db.locale_provider.clone(),
+                icu_locale: db.icu_locale.clone(),
+                owner: db.owner.clone(),
+                size_bytes: db.size_bytes.max(0) as u64,
+            },
+            unsupported: self
+                .catalog
+                .warnings
+                .iter()
+                .map(|w| Unsupported {
+                    kind: w.kind.clone(),
+                    name: w.name.clone(),
+                    reason: w.reason.clone(),
+                })
+                .collect(),
+            critical_tables: plan.critical_names(),
+        }
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), ExportError> {
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| ExportError::server("ending the snapshot transaction", &e))
+    }
+}
+
+fn lock_error(opts: &DumpOptions, e: &tokio_postgres::Error) -> ExportError {
+    let reason = pgark_conn::describe(e);
+    match e.code().map(|c| c.code()) {
+        Some("55P03") => ExportError::LockTimeout { seconds: opts.lock_timeout.as_secs(), reason },
+        Some("53200") => ExportError::Server {
+            what: "locking the tables to dump".into(),
+            reason: format!("{reason}; raise max_locks_per_transaction on the server or dump fewer tables at once"),
+        },
+        _ => ExportError::server("locking the tables to dump", e),
+    }
+}

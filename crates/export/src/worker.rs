@@ -1,0 +1,203 @@
+//! COPY workers: each imports the leader's snapshot and streams units of work
+//! into the archive as chunks of whole rows.
+
+use crate::plan::{DataEntry, Plan, Unit};
+use crate::snapshot::Leader;
+use crate::{DumpOptions, ExportError, Progress};
+use futures::{StreamExt, TryFutureExt};
+use pgark_archive::{ChunkSender, RowDigest};
+use pgark_conn::{ConnParams, Purpose};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use tokio_postgres::Client;
+
+/// State the workers share; locks are held only for counter updates.
+struct Shared<'a> {
+    plan: &'a Plan,
+    opts: &'a DumpOptions,
+    sender: &'a ChunkSender,
+    queue: Mutex<VecDeque<Unit>>,
+    digests: Mutex<BTreeMap<u32, RowDigest>>,
+    units_left: Mutex<Vec<usize>>,
+    progress: Mutex<Progress>,
+}
+
+/// Dumps every unit of the plan; returns each entry's row digest.
+pub(crate) async fn run_all(
+    params: &ConnParams,
+    leader: &Leader,
+    plan: &Plan,
+    sender: &ChunkSender,
+    opts: &DumpOptions,
+) -> Result<BTreeMap<u32, RowDigest>, ExportError> {
+    let total_units = plan.critical_units.len() + plan.units.len();
+    let jobs = opts.jobs.clamp(1, total_units.max(1));
+    let mut units_left = vec![0; plan.entries.len()];
+    for u in plan.critical_units.iter().chain(&plan.units) {
+        units_left[u.entry] += 1;
+    }
+    let shared = Shared {
+        plan,
+        opts,
+        sender,
+        queue: Mutex::new(VecDeque::new()),
+        digests: Mutex::new(
+            plan.entries
+                .iter()
+                .map(|e| (e.entry_id, RowDigest::default()))
+                .collect(),
+        ),
+        units_left: Mutex::new(units_left),
+        progress: Mutex::new(Progress {
+            tables_total: plan.entries.len(),
+            estimated_bytes: plan.estimated_bytes(),
+            ..Progress::default()
+        }),
+    };
+    if total_units == 0 {
+        return Ok(shared.digests.into_inner().unwrap());
+    }
+    let workers =
+        futures::future::try_join_all((0..jobs).map(|_| connect(params, &leader.snapshot))).await?;
+    for phase in [&plan.critical_units, &plan.units] {
+        *shared.queue.lock().unwrap() = phase.iter().cloned().collect();
+        futures::future::try_join_all(workers.iter().map(|w| drain(w, &shared))).await?;
+    }
+    for w in &workers {
+        w.batch_execute("COMMIT")
+            .await
+            .map_err(|e| ExportError::server("ending a worker transaction", &e))?;
+    }
+    Ok(shared.digests.into_inner().unwrap())
+}
+
+async fn connect(params: &ConnParams, snapshot: &str) -> Result<Client, ExportError> {
+    let client = pgark_conn::connect(params).await?;
+    pgark_conn::prepare_session(&client, Purpose::Dump).await?;
+    let sql = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+        pgark_catalog::quote_literal(snapshot)
+    );
+    client
+        .batch_execute(&sql)
+        .map_err(|e| ExportError::server("importing the snapshot in a worker", &e))
+        .await?;
+    Ok(client)
+}
+
+async fn drain(client: &Client, shared: &Shared<'_>) -> Result<(), ExportError> {
+    loop {
+        let Some(unit) = shared.queue.lock().unwrap().pop_front() else {
+            return Ok(());
+        };
+        copy_unit(client, shared, &unit).await?;
+        let mut left = shared.units_left.lock().unwrap();
+        left[unit.entry] -= 1;
+        if left[unit.entry] == 0 {
+            let mut p = shared.progress.lock().unwrap();
+            p.tables_done += 1;
+            report(shared, &p);
+        }
+    }
+}
+
+async fn copy_unit(client: &Client, shared: &Shared<'_>, unit: &Unit) -> Result<(), ExportError> {
+    let entry = &shared.plan.entries[unit.entry];
+    let what = || format!("dumping table {}", entry.table.qualified);
+    let stream = client
+        .copy_out(copy_sql(entry, unit).as_str())
+        .await
+        .map_err(|e| ExportError::server(what(), &e))?;
+    futures::pin_mut!(stream);
+    let limit = shared.opts.chunk_bytes.max(1);
+    let mut buf: Vec<u8> = Vec::with_capacity(limit + (limit >> 2));
+    while let Some(msg) = stream.next().await {
+        let msg = msg.map_err(|e| ExportError::server(what(), &e))?;
+        buf.extend_from_slice(&msg);
+        if buf.len() >= limit {
+            buf = send_rows(shared, entry, buf, limit).await?;
+        }
+    }
+    if !buf.is_empty() {
+        if buf.last() != Some(&b'\n') {
+            return Err(ExportError::Server {
+                what: what(),
+                reason: "COPY output ended inside a row".into(),
+            });
+        }
+        send_rows(shared, entry, buf, limit).await?;
+    }
+    Ok(())
+}
+
+/// Sends the complete rows of `buf` as one chunk; returns the partial row left over.
+async fn send_rows(
+    shared: &Shared<'_>,
+    entry: &DataEntry,
+    mut buf: Vec<u8>,
+    limit: usize,
+) -> Result<Vec<u8>, ExportError> {
+    let Some(last_newline) = memchr::memrchr(b'\n', &buf) else {
+        return Ok(buf);
+    };
+    let rest = buf.split_off(last_newline + 1);
+    let mut digest = RowDigest::default();
+    let rows = digest.add_rows(&buf);
+    let raw = buf.len() as u64;
+    shared.sender.send_async(entry.entry_id, rows, buf).await?;
+    shared
+        .digests
+        .lock()
+        .unwrap()
+        .get_mut(&entry.entry_id)
+        .unwrap()
+        .merge(digest);
+    let mut p = shared.progress.lock().unwrap();
+    p.rows += rows;
+    p.raw_bytes += raw;
+    report(shared, &p);
+    drop(p);
+    let mut next = Vec::with_capacity(limit + (limit >> 2));
+    next.extend_from_slice(&rest);
+    Ok(next)
+}
+
+fn report(shared: &Shared<'_>, p: &Progress) {
+    if let Some(f) = &shared.opts.progress {
+        f(p);
+    }
+}
+
+fn copy_sql(entry: &DataEntry, unit: &Unit) -> String {
+    let t = &entry.table;
+    let cols: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| pgark_catalog::quote_ident(&c.name))
+        .collect();
+    let mut conds = Vec::new();
+    if let Some(f) = &t.copy_filter {
+        conds.push(format!("({f})"));
+    }
+    if let Some((start, end)) = unit.pages {
+        conds.push(format!("ctid >= '({start},0)'::pg_catalog.tid"));
+        if let Some(end) = end {
+            conds.push(format!("ctid < '({end},0)'::pg_catalog.tid"));
+        }
+    }
+    if conds.is_empty() {
+        let list = if cols.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", cols.join(", "))
+        };
+        format!("COPY {}{list} TO STDOUT", t.qualified)
+    } else {
+        format!(
+            "COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT",
+            cols.join(", "),
+            t.qualified,
+            conds.join(" AND ")
+        )
+    }
+}

@@ -1,0 +1,370 @@
+//! The restore's order: clean, pre-data, data, sequence values, post-data.
+//! Post-data runs in parallel, by dependencies, never two statements that
+//! lock the same table at once (except index builds, which share their lock).
+
+use crate::select::Selection;
+use crate::source::Source;
+use crate::{load, Failure, Progress, RestoreError, RestoreOptions, RestoreReport};
+use futures::stream::{FuturesUnordered, StreamExt};
+use pgark_archive::{Section, TocEntry};
+use pgark_conn::{ConnParams, Purpose};
+use std::collections::{BTreeMap, BTreeSet};
+use tokio_postgres::Client;
+
+/// Restore state: the report so far and whether to stop at the next error.
+pub(crate) struct Run<'a> {
+    pub(crate) opts: &'a RestoreOptions,
+    pub(crate) report: RestoreReport,
+    /// TABLE entries created by this restore: their data can be loaded with
+    /// TRUNCATE + COPY FREEZE.
+    pub(crate) created_tables: BTreeSet<u32>,
+}
+
+impl Run<'_> {
+    /// Records the outcome of one entry; Err means the restore must stop.
+    pub(crate) fn record(
+        &mut self,
+        e: &TocEntry,
+        result: Result<(), String>,
+    ) -> Result<(), RestoreError> {
+        match result {
+            Ok(()) => {
+                self.report.entries_restored += 1;
+                Ok(())
+            }
+            Err(error) => {
+                self.report.failed.push(Failure {
+                    entry: describe(e),
+                    error,
+                });
+                if self.opts.exit_on_error || self.opts.single_transaction {
+                    Err(RestoreError::Incomplete(Box::new(self.report.clone())))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    pub(crate) fn progress(&self, phase: &'static str, done: usize, total: usize) {
+        if let Some(f) = &self.opts.progress {
+            f(&Progress {
+                phase,
+                done,
+                total,
+                rows: self.report.rows,
+                raw_bytes: 0,
+            });
+        }
+    }
+}
+
+pub(crate) fn describe(e: &TocEntry) -> String {
+    match &e.schema {
+        Some(s) => format!("{} {}.{}", e.kind, s, e.name),
+        None => format!("{} {}", e.kind, e.name),
+    }
+}
+
+pub(crate) async fn session(
+    params: &ConnParams,
+    opts: &RestoreOptions,
+) -> Result<Client, RestoreError> {
+    let client = pgark_conn::connect(params).await?;
+    pgark_conn::prepare_session(&client, Purpose::Restore).await?;
+    if let Some(role) = &opts.role {
+        let sql = format!("SET ROLE {}", pgark_catalog::quote_ident(role));
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| RestoreError::server(format!("SET ROLE {role}"), &e))?;
+    }
+    Ok(client)
+}
+
+pub(crate) async fn run(
+    params: &ConnParams,
+    source: &Source,
+    sel: &Selection,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport, RestoreError> {
+    let leader = session(params, opts).await?;
+    let mut run = Run {
+        opts,
+        report: RestoreReport::default(),
+        created_tables: BTreeSet::new(),
+    };
+    if opts.single_transaction {
+        leader
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| RestoreError::server("BEGIN", &e))?;
+    }
+    let result = run_sections(params, &leader, source, sel, &mut run).await;
+    match result {
+        Ok(()) if opts.single_transaction => {
+            leader
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| RestoreError::server("COMMIT", &e))?;
+        }
+        Ok(()) => {}
+        Err(e) => {
+            if opts.single_transaction {
+                // Nothing of this restore remains.
+                let _ = leader.batch_execute("ROLLBACK").await;
+            }
+            return Err(e);
+        }
+    }
+    if run.report.failed.is_empty() {
+        Ok(run.report)
+    } else {
+        Err(RestoreError::Incomplete(Box::new(run.report)))
+    }
+}
+
+async fn run_sections(
+    params: &ConnParams,
+    leader: &Client,
+    source: &Source,
+    sel: &Selection,
+    run: &mut Run<'_>,
+) -> Result<(), RestoreError> {
+    if run.opts.clean {
+        clean(leader, sel, run).await?;
+    }
+    let pre: Vec<&TocEntry> = sel.section(Section::PreData).collect();
+    for (i, e) in pre.iter().enumerate() {
+        let result = exec(leader, e, run.opts).await;
+        if result.is_ok() && e.kind == "TABLE" {
+            run.created_tables.insert(e.id);
+        }
+        run.record(e, result)?;
+        run.progress("pre-data", i + 1, pre.len());
+    }
+    let data: Vec<&TocEntry> = sel
+        .section(Section::Data)
+        .filter(|e| e.copy.is_some())
+        .collect();
+    if run.opts.single_transaction {
+        load::serial(leader, source, &data, run).await?;
+    } else {
+        load::parallel(params, source, &data, run).await?;
+    }
+    for e in sel.section(Section::Data).filter(|e| e.copy.is_none()) {
+        let result = exec(leader, e, run.opts).await;
+        run.record(e, result)?;
+    }
+    let post: Vec<&TocEntry> = sel.section(Section::PostData).collect();
+    if run.opts.single_transaction || run.opts.jobs <= 1 {
+        for (i, e) in post.iter().enumerate() {
+            let result = exec(leader, e, run.opts).await;
+            run.record(e, result)?;
+            run.progress("post-data", i + 1, post.len());
+        }
+        Ok(())
+    } else {
+        post_data_parallel(params, leader, source, &post, run).await
+    }
+}
+
+/// The statements of one entry: its DDL, then its owner unless `--no-owner`.
+pub(crate) fn entry_sql(e: &TocEntry, opts: &RestoreOptions) -> String {
+    let mut sql = e.create_sql.clone();
+    if let Some(owner) = e.owner_sql.as_ref().filter(|_| !opts.no_owner) {
+        sql.push('\n');
+        sql.push_str(owner);
+    }
+    sql
+}
+
+pub(crate) async fn exec(
+    client: &Client,
+    e: &TocEntry,
+    opts: &RestoreOptions,
+) -> Result<(), String> {
+    let sql = entry_sql(e, opts);
+    if sql.trim().is_empty() {
+        return Ok(());
+    }
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(|err| pgark_conn::describe(&err))
+}
+
+/// Drops the selected objects, dependents first.
+async fn clean(client: &Client, sel: &Selection, run: &mut Run<'_>) -> Result<(), RestoreError> {
+    let drops = sel
+        .entries
+        .iter()
+        .rev()
+        .filter(|e| !e.drop_sql.trim().is_empty() && e.section != Section::Data);
+    for e in drops {
+        // The archive's DROP statements always say IF EXISTS, so `--if-exists`
+        // is accepted for pg_restore compatibility and changes nothing.
+        if let Err(err) = client.batch_execute(&e.drop_sql).await {
+            run.record(e, Err(format!("dropping: {}", pgark_conn::describe(&err))))?;
+        }
+    }
+    Ok(())
+}
+
+async fn post_data_parallel(
+    params: &ConnParams,
+    leader: &Client,
+    source: &Source,
+    post: &[&TocEntry],
+    run: &mut Run<'_>,
+) -> Result<(), RestoreError> {
+    let mut idle: Vec<Client> = Vec::new();
+    for _ in 1..run.opts.jobs {
+        idle.push(session(params, run.opts).await?);
+    }
+    let mut sched = Scheduler::new(source, post);
+    let mut running = FuturesUnordered::new();
+    let mut leader_busy = false;
+    let total = post.len();
+    while !sched.finished() || !running.is_empty() {
+        while let Some(i) = sched.next_ready() {
+            let slot = if !leader_busy {
+                leader_busy = true;
+                None
+            } else if let Some(c) = idle.pop() {
+                Some(c)
+            } else {
+                sched.unstart(i);
+                break;
+            };
+            let e = post[i];
+            let opts = run.opts;
+            running.push(async move {
+                let client = slot.as_ref().unwrap_or(leader);
+                let mut result = exec(client, e, opts).await;
+                if result
+                    .as_ref()
+                    .is_err_and(|m| m.contains("deadlock detected"))
+                {
+                    result = exec(client, e, opts).await;
+                }
+                (i, slot, result)
+            });
+        }
+        let Some((i, slot, result)) = running.next().await else {
+            break;
+        };
+        match slot {
+            Some(c) => idle.push(c),
+            None => leader_busy = false,
+        }
+        sched.done(i);
+        run.record(post[i], result)?;
+        run.progress("post-data", sched.done_count, total);
+    }
+    Ok(())
+}
+
+/// Chooses post-data entries whose dependencies are done and whose tables are
+/// not locked by a running entry.
+struct Scheduler<'a> {
+    entries: &'a [&'a TocEntry],
+    tables: Vec<BTreeSet<u32>>,
+    pending: BTreeSet<usize>,
+    running: BTreeSet<usize>,
+    done_ids: BTreeSet<u32>,
+    in_selection: BTreeSet<u32>,
+    done_count: usize,
+}
+
+impl<'a> Scheduler<'a> {
+    fn new(source: &Source, entries: &'a [&'a TocEntry]) -> Self {
+        let table_ids: BTreeSet<u32> = source
+            .toc()
+            .iter()
+            .filter(|e| matches!(e.kind.as_str(), "TABLE" | "MATERIALIZED VIEW"))
+            .map(|e| e.id)
+            .collect();
+        let by_id: BTreeMap<u32, &TocEntry> = source.toc().iter().map(|e| (e.id, e)).collect();
+        let tables = entries
+            .iter()
+            .map(|e| tables_of(e, &by_id, &table_ids))
+            .collect();
+        Scheduler {
+            entries,
+            tables,
+            pending: (0..entries.len()).collect(),
+            running: BTreeSet::new(),
+            done_ids: BTreeSet::new(),
+            in_selection: entries.iter().map(|e| e.id).collect(),
+            done_count: 0,
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    fn next_ready(&mut self) -> Option<usize> {
+        let pick = self
+            .pending
+            .iter()
+            .copied()
+            .find(|&i| self.deps_done(i) && !self.conflicts(i))
+            // Nothing is running and nothing is ready: a dependency cycle or a
+            // dependency that can never finish. Run the first one anyway.
+            .or_else(|| {
+                self.running
+                    .is_empty()
+                    .then(|| self.pending.first().copied())
+                    .flatten()
+            })?;
+        self.pending.remove(&pick);
+        self.running.insert(pick);
+        Some(pick)
+    }
+
+    fn unstart(&mut self, i: usize) {
+        self.running.remove(&i);
+        self.pending.insert(i);
+    }
+
+    fn done(&mut self, i: usize) {
+        self.running.remove(&i);
+        self.done_ids.insert(self.entries[i].id);
+        self.done_count += 1;
+    }
+
+    fn deps_done(&self, i: usize) -> bool {
+        self.entries[i]
+            .deps
+            .iter()
+            .all(|d| !self.in_selection.contains(d) || self.done_ids.contains(d))
+    }
+
+    fn conflicts(&self, i: usize) -> bool {
+        let is_index = |j: usize| self.entries[j].kind == "INDEX";
+        self.running
+            .iter()
+            .any(|&j| !(is_index(i) && is_index(j)) && !self.tables[i].is_disjoint(&self.tables[j]))
+    }
+}
+
+/// The tables an entry locks: the tables among its dependencies, and the
+/// tables of dependencies that are themselves post-data objects (an FK's
+/// referenced constraint).
+fn tables_of(
+    e: &TocEntry,
+    by_id: &BTreeMap<u32, &TocEntry>,
+    tables: &BTreeSet<u32>,
+) -> BTreeSet<u32> {
+    let mut out = BTreeSet::new();
+    for d in &e.deps {
+        if tables.contains(d) {
+            out.insert(*d);
+        } else if let Some(dep) = by_id.get(d).filter(|dep| dep.section == Section::PostData) {
+            out.extend(dep.deps.iter().filter(|x| tables.contains(x)));
+        }
+    }
+    out
+}

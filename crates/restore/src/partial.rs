@@ -1,0 +1,409 @@
+//! Partial rollback: replace the rows of a few tables with the archive's, in
+//! one transaction, reading only their chunks.
+//!
+//! `TRUNCATE ... CASCADE` would also empty every table that references them,
+//! and a plain DELETE would cascade or fail. Instead the foreign keys that
+//! point at the tables are dropped, the tables truncated and reloaded, and the
+//! keys added back, which checks every referencing row against the restored
+//! rows: if one no longer matches, the whole transaction rolls back.
+
+use crate::load::{copy_sql, stream_copy, Unit};
+use crate::source::Source;
+use crate::RestoreError;
+use pgark_archive::{CopySpec, TocEntry};
+use pgark_catalog::{quote_ident, quote_literal, TableMatcher};
+use pgark_conn::{ConnParams, Purpose};
+use tokio_postgres::Client;
+
+/// Which tables to roll back, and how to convert values whose column type
+/// changed since the dump.
+#[derive(Debug, Clone)]
+pub struct TableRollback {
+    /// `[schema.]table` patterns.
+    pub tables: Vec<String>,
+    /// Also every table the archive marks critical.
+    pub critical: bool,
+    /// The zone a `timestamp` (without time zone) is taken to be in when the
+    /// target column is now `timestamptz`, and the other way round.
+    pub time_zone: String,
+    pub lock_timeout_ms: u64,
+}
+
+impl Default for TableRollback {
+    fn default() -> Self {
+        TableRollback {
+            tables: Vec::new(),
+            critical: false,
+            time_zone: "UTC".into(),
+            lock_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// What a partial rollback did, per table.
+#[derive(Debug, Clone)]
+pub struct TableReport {
+    pub table: String,
+    pub rows: u64,
+    /// One line per column whose type differs between archive and target.
+    pub conversions: Vec<String>,
+}
+
+/// A foreign key pointing at a rolled-back table, to be dropped and re-added.
+struct ForeignKey {
+    table: String,
+    name: String,
+    definition: String,
+    comment: Option<String>,
+}
+
+/// Replaces the rows of the selected tables with the archive's.
+pub async fn rollback_tables(
+    params: &ConnParams,
+    source: &Source,
+    req: &TableRollback,
+) -> Result<Vec<TableReport>, RestoreError> {
+    let entries = select(source, req)?;
+    let ids: Vec<u32> = entries.iter().map(|e| e.id).collect();
+    source.verify_chunks(&ids)?;
+    let client = pgark_conn::connect(params).await?;
+    pgark_conn::prepare_session(&client, Purpose::Restore).await?;
+    let q = |what: String| move |e: tokio_postgres::Error| RestoreError::server(what.clone(), &e);
+    client
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL TimeZone = {}",
+            req.lock_timeout_ms,
+            quote_literal(&req.time_zone)
+        ))
+        .await
+        .map_err(q("starting the rollback transaction".into()))?;
+    let result = replace_all(&client, source, &entries, req).await;
+    match result {
+        Ok(reports) => {
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(q("COMMIT".into()))?;
+            for r in &reports {
+                // The table's statistics describe rows that are gone.
+                let _ = client.batch_execute(&format!("ANALYZE {}", r.table)).await;
+            }
+            Ok(reports)
+        }
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+fn select<'a>(source: &'a Source, req: &TableRollback) -> Result<Vec<&'a TocEntry>, RestoreError> {
+    let m = TableMatcher::new(&req.tables).map_err(|e| RestoreError::Options(e.to_string()))?;
+    let chosen: Vec<&TocEntry> = source
+        .toc()
+        .iter()
+        .filter(|e| e.copy.as_ref().is_some_and(|c| req.critical && c.critical))
+        .chain(source.toc().iter().filter(|e| {
+            e.copy.is_some()
+                && e.schema
+                    .as_deref()
+                    .is_some_and(|s| !req.tables.is_empty() && m.matches(s, &e.name))
+        }))
+        .collect();
+    let mut unique: Vec<&TocEntry> = Vec::new();
+    for e in chosen {
+        if !unique.iter().any(|u| u.id == e.id) {
+            unique.push(e);
+        }
+    }
+    if unique.is_empty() {
+        let what = if req.critical {
+            "critical tables".to_string()
+        } else {
+            req.tables.join(", ")
+        };
+        return Err(RestoreError::Options(format!(
+            "the archive has no data for {what}"
+        )));
+    }
+    Ok(unique)
+}
+
+async fn replace_all(
+    client: &Client,
+    source: &Source,
+    entries: &[&TocEntry],
+    req: &TableRollback,
+) -> Result<Vec<TableReport>, RestoreError> {
+    let targets: Vec<&str> = entries
+        .iter()
+        .map(|e| spec(e).qualified_table.as_str())
+        .collect();
+    let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", targets.join(", "));
+    client
+        .batch_execute(&lock)
+        .await
+        .map_err(|e| RestoreError::server("locking the tables to roll back", &e))?;
+    let fks = referencing_keys(client, &targets).await?;
+    for fk in &fks {
+        let sql = format!(
+            "ALTER TABLE {} DROP CONSTRAINT {}",
+            fk.table,
+            quote_ident(&fk.name)
+        );
+        client.batch_execute(&sql).await.map_err(|e| {
+            RestoreError::server(format!("dropping {} on {}", fk.name, fk.table), &e)
+        })?;
+    }
+    let triggers = disable_triggers(client, &targets).await?;
+    let truncate = format!("TRUNCATE ONLY {}", targets.join(", "));
+    client
+        .batch_execute(&truncate)
+        .await
+        .map_err(|e| RestoreError::server("truncating the tables", &e))?;
+    let mut reports = Vec::new();
+    for e in entries {
+        reports.push(load_table(client, source, e, req).await?);
+    }
+    for fk in &fks {
+        let mut sql = format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {}",
+            fk.table,
+            quote_ident(&fk.name),
+            fk.definition
+        );
+        if let Some(c) = &fk.comment {
+            sql.push_str(&format!(
+                "; COMMENT ON CONSTRAINT {} ON {} IS {}",
+                quote_ident(&fk.name),
+                fk.table,
+                quote_literal(c)
+            ));
+        }
+        client.batch_execute(&sql).await.map_err(|e| {
+            RestoreError::Refused(format!(
+                "rows of {} no longer match the restored rows ({}: {}); nothing was changed",
+                fk.table,
+                fk.name,
+                pgark_conn::describe(&e)
+            ))
+        })?;
+    }
+    client
+        .batch_execute(&triggers)
+        .await
+        .map_err(|e| RestoreError::server("re-enabling triggers", &e))?;
+    Ok(reports)
+}
+
+fn spec(e: &TocEntry) -> &CopySpec {
+    e.copy.as_ref().expect("selected entries carry data")
+}
+
+async fn referencing_keys(
+    client: &Client,
+    targets: &[&str],
+) -> Result<Vec<ForeignKey>, RestoreError> {
+    let rows = client
+        .query(
+            "SELECT c.conrelid::pg_catalog.regclass::text, c.conname, pg_catalog.pg_get_constraintdef(c.oid), \
+                    pg_catalog.obj_description(c.oid, 'pg_constraint') \
+             FROM pg_catalog.pg_constraint c \
+             WHERE c.contype = 'f' AND c.conparentid = 0 \
+               AND c.confrelid = ANY (SELECT pg_catalog.to_regclass(t)::oid FROM pg_catalog.unnest($1::text[]) t) \
+             ORDER BY 1, 2",
+            &[&targets],
+        )
+        .await
+        .map_err(|e| RestoreError::server("reading the foreign keys that reference the tables", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| ForeignKey {
+            table: r.get(0),
+            name: r.get(1),
+            definition: r.get(2),
+            comment: r.get(3),
+        })
+        .collect())
+}
+
+/// Disables the tables' enabled user triggers (a BEFORE INSERT trigger would
+/// change restored rows); returns the SQL that puts each back as it was.
+async fn disable_triggers(client: &Client, targets: &[&str]) -> Result<String, RestoreError> {
+    let rows = client
+        .query(
+            "SELECT t.tgrelid::pg_catalog.regclass::text, t.tgname, t.tgenabled::text \
+             FROM pg_catalog.pg_trigger t \
+             WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' \
+               AND t.tgrelid = ANY (SELECT pg_catalog.to_regclass(x)::oid FROM pg_catalog.unnest($1::text[]) x)",
+            &[&targets],
+        )
+        .await
+        .map_err(|e| RestoreError::server("reading the tables' triggers", &e))?;
+    let mut restore = String::new();
+    for r in &rows {
+        let (table, name, mode): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        let name = quote_ident(&name);
+        let sql = format!("ALTER TABLE {table} DISABLE TRIGGER {name}");
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| RestoreError::server(format!("disabling trigger {name}"), &e))?;
+        let how = match mode.as_str() {
+            "R" => "ENABLE REPLICA",
+            "A" => "ENABLE ALWAYS",
+            _ => "ENABLE",
+        };
+        restore.push_str(&format!("ALTER TABLE {table} {how} TRIGGER {name};\n"));
+    }
+    Ok(restore)
+}
+
+async fn load_table(
+    client: &Client,
+    source: &Source,
+    e: &TocEntry,
+    req: &TableRollback,
+) -> Result<TableReport, RestoreError> {
+    let spec = spec(e);
+    let target = spec.qualified_table.as_str();
+    let current = target_columns(client, target).await?;
+    let mut conversions = Vec::new();
+    let mut select = Vec::new();
+    for c in &spec.columns {
+        let now = current.iter().find(|(n, _)| *n == c.name).ok_or_else(|| {
+            RestoreError::Refused(format!(
+                "column {} of {target} is in the archive but not in the database",
+                c.name
+            ))
+        })?;
+        let col = quote_ident(&c.name);
+        if now.1 == c.type_name {
+            select.push(col);
+            continue;
+        }
+        let expr = convert(&col, &c.type_name, &now.1, &req.time_zone);
+        conversions.push(format!(
+            "{}: {} -> {} as {expr}",
+            c.name, c.type_name, now.1
+        ));
+        select.push(expr);
+    }
+    let unit = Unit {
+        entry: e,
+        chunks: source.chunks_of(e.id),
+        freeze: true,
+    };
+    let fail = |m: String| RestoreError::Server {
+        what: format!("loading {target}"),
+        reason: m,
+    };
+    let rows = if conversions.is_empty() {
+        stream_copy(client, source, &unit, &copy_sql(target, spec, true))
+            .await
+            .map_err(fail)?
+    } else {
+        load_converted(client, source, &unit, spec, &select)
+            .await
+            .map_err(fail)?
+    };
+    Ok(TableReport {
+        table: target.to_string(),
+        rows,
+        conversions,
+    })
+}
+
+/// Loads into a temporary table with the archive's column types, then
+/// converts explicitly into the target.
+async fn load_converted(
+    client: &Client,
+    source: &Source,
+    unit: &Unit<'_>,
+    spec: &CopySpec,
+    select: &[String],
+) -> Result<u64, String> {
+    let stage = "pg_temp.pgark_stage";
+    let cols: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", quote_ident(&c.name), c.type_name))
+        .collect();
+    let names: Vec<String> = spec.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let create = format!(
+        "DROP TABLE IF EXISTS {stage}; CREATE TEMP TABLE pgark_stage ({}) ON COMMIT DROP",
+        cols.join(", ")
+    );
+    client
+        .batch_execute(&create)
+        .await
+        .map_err(|e| pgark_conn::describe(&e))?;
+    let rows = stream_copy(client, source, unit, &copy_sql(stage, spec, false)).await?;
+    let insert = format!(
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {stage}; DROP TABLE {stage}",
+        spec.qualified_table,
+        names.join(", "),
+        select.join(", ")
+    );
+    client
+        .batch_execute(&insert)
+        .await
+        .map_err(|e| pgark_conn::describe(&e))?;
+    Ok(rows)
+}
+
+/// The expression that turns an archive value into the target column's type.
+fn convert(col: &str, from: &str, to: &str, zone: &str) -> String {
+    const TS: &str = "timestamp without time zone";
+    const TSTZ: &str = "timestamp with time zone";
+    let zone = quote_literal(zone);
+    match (from, to) {
+        // A wall-clock time read as a time in `zone`, and the reverse.
+        (TS, TSTZ) | (TSTZ, TS) => format!("({col} AT TIME ZONE {zone})"),
+        _ => format!("{col}::{to}"),
+    }
+}
+
+async fn target_columns(
+    client: &Client,
+    target: &str,
+) -> Result<Vec<(String, String)>, RestoreError> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) \
+             FROM pg_catalog.pg_attribute a \
+             WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&target],
+        )
+        .await
+        .map_err(|e| RestoreError::server(format!("reading the columns of {target}"), &e))?;
+    if rows.is_empty() {
+        return Err(RestoreError::Refused(format!(
+            "table {target} does not exist in the target database"
+        )));
+    }
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::convert;
+
+    #[test]
+    fn timestamps_convert_through_the_stated_zone_and_others_cast() {
+        let ts = "timestamp without time zone";
+        let tz = "timestamp with time zone";
+        assert_eq!(
+            convert("\"c\"", ts, tz, "UTC"),
+            "(\"c\" AT TIME ZONE 'UTC')"
+        );
+        assert_eq!(
+            convert("\"c\"", tz, ts, "Europe/Paris"),
+            "(\"c\" AT TIME ZONE 'Europe/Paris')"
+        );
+        assert_eq!(
+            convert("\"c\"", "integer", "bigint", "UTC"),
+            "\"c\"::bigint"
+        );
+    }
+}
