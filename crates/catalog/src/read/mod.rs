@@ -240,12 +240,13 @@ pub(crate) fn q(schema: &str, name: &str) -> String {
 }
 
 /// SQL condition: the object `alias.oid` of catalog `cat` was created by a
-/// user (not initdb) and is not a member of an extension.
+/// user (not initdb), is not a member of an extension and was not made
+/// internally along with another object (like a multirange's constructors).
 pub(crate) fn user_object(cat: &str, alias: &str) -> String {
     format!(
         "{alias}.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend ext_dep \
          WHERE ext_dep.classid = 'pg_catalog.{cat}'::pg_catalog.regclass AND ext_dep.objid = {alias}.oid \
-         AND ext_dep.deptype = 'e')"
+         AND ext_dep.deptype IN ('e', 'i'))"
     )
 }
 

@@ -631,12 +631,12 @@ fn column_default(ctx: &mut Ctx<'_>, r: &RelRow, table: usize, c: &Col) {
         ctx.g.claim((PG_ATTRDEF, def_oid), table);
         return;
     }
-    let keyword = if r.kind == 'v' { "VIEW" } else { "TABLE" };
+    let keyword = if r.kind == 'v' { "VIEW" } else { "TABLE ONLY" };
     let qn = r.qualified();
     let col = quote_ident(&c.name);
     let obj = pre("DEFAULT", Some(&r.schema), &format!("{} {}", r.name, c.name)).sql(
-        format!("ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET DEFAULT {expr};"),
-        format!("ALTER {keyword} IF EXISTS {qn} ALTER COLUMN {col} DROP DEFAULT;"),
+        format!("ALTER {keyword} {qn} ALTER COLUMN {col} SET DEFAULT {expr};"),
+        format!("ALTER {} IF EXISTS {qn} ALTER COLUMN {col} DROP DEFAULT;", keyword.trim_end_matches(" ONLY")),
     );
     let id = ctx.g.add(obj);
     ctx.g.depend(id, table);
