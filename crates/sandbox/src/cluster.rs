@@ -354,7 +354,7 @@ impl Cluster {
         // Durability is pointless for a throwaway cluster; speed matters.
         // synchronous_commit stays on: with it off, an immediate stop loses
         // recent commits, which would confuse crash tests.
-        let base: [(&str, &str); 9] = [
+        let base: [(&str, &str); 11] = [
             ("listen_addresses", HOST),
             ("port", &port),
             ("unix_socket_directories", &socket_dir),
@@ -364,6 +364,10 @@ impl Cluster {
             ("shared_buffers", "32MB"),
             ("max_wal_size", "1GB"),
             ("log_min_messages", "warning"),
+            // Fixed so results do not depend on the machine's zone; tests of
+            // zone handling set their own per session.
+            ("timezone", "UTC"),
+            ("log_timezone", "UTC"),
         ];
         let mut text = String::from("# written by pgark-sandbox\n");
         let extra = extra.iter().map(|(k, v)| (k.as_str(), v.as_str()));

@@ -20,26 +20,31 @@ use std::sync::OnceLock;
 
 pub use pgark_sandbox::{fixture, Cluster, ClusterOptions, SandboxError};
 
-static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+/// The shared cluster, or why it could not start (remembered, so that not
+/// every test waits for a failing initdb again).
+static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 
 /// The cluster shared by every test in this process, started on first call.
 ///
 /// Panics with the sandbox's explanation (for example how to install
 /// PostgreSQL) if no cluster can be started.
 pub fn cluster() -> &'static Cluster {
-    CLUSTER.get_or_init(|| {
-        let cluster = Cluster::start(ClusterOptions::default())
-            .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL cluster: {e}"));
+    let started = CLUSTER.get_or_init(|| {
+        let cluster = Cluster::start(ClusterOptions::default()).map_err(|e| e.to_string())?;
         register_exit_cleanup();
-        cluster
-    })
+        Ok(cluster)
+    });
+    match started {
+        Ok(cluster) => cluster,
+        Err(e) => panic!("cannot start the test PostgreSQL cluster: {e}"),
+    }
 }
 
 /// Statics are never dropped, so the shared cluster is destroyed from an
 /// `atexit` handler; libtest ends with `exit()` on success and failure alike.
 fn register_exit_cleanup() {
     extern "C" fn destroy_shared_cluster() {
-        if let Some(cluster) = CLUSTER.get() {
+        if let Some(Ok(cluster)) = CLUSTER.get() {
             cluster.destroy();
         }
     }

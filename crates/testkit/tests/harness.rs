@@ -439,3 +439,33 @@ async fn psql_loads_the_same_learnapp() {
         );
     }
 }
+
+#[tokio::test]
+async fn server_settings_are_fixed_for_tests() {
+    let db = fresh_db().await;
+    let show = |name: &'static str| {
+        let db = &db;
+        async move {
+            db.query_strings(&format!("SHOW {name}")).await[0]
+                .clone()
+                .unwrap()
+        }
+    };
+    assert_eq!(show("timezone").await, "UTC");
+    assert_eq!(show("fsync").await, "off");
+    assert_eq!(show("server_encoding").await, "UTF8");
+    assert_eq!(show("max_connections").await, "200");
+    let socket_dir = cluster().socket_dir().display().to_string();
+    assert_eq!(show("unix_socket_directories").await, socket_dir);
+    // The Unix socket works too.
+    let conn = format!(
+        "host={socket_dir} port={} user=postgres dbname={}",
+        cluster().port(),
+        db.name
+    );
+    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client.simple_query("SELECT 1").await.unwrap();
+}
