@@ -71,6 +71,11 @@ struct Col {
     acl: Option<Vec<String>>,
     parent_not_null: bool,
     parent_default: Option<String>,
+    /// The NOT NULL constraint (18+): name, validated, NO INHERIT, local.
+    not_null_name: Option<String>,
+    not_null_valid: bool,
+    not_null_no_inherit: bool,
+    not_null_local: bool,
 }
 
 struct Check {
@@ -264,6 +269,17 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
     } else {
         "NULL::text"
     };
+    // From 18 a NOT NULL is a named constraint; its name must survive.
+    let (nn_cols, nn_join) = if ctx.v >= 180000 {
+        (
+            "nn.conname::text, COALESCE(nn.convalidated, true), COALESCE(nn.connoinherit, false), \
+             COALESCE(nn.conislocal, true)",
+            "LEFT JOIN pg_catalog.pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n' \
+             AND nn.conkey[1] = a.attnum",
+        )
+    } else {
+        ("NULL::text, true, false, true", "")
+    };
     let sql = format!(
         "SELECT a.attrelid, a.attnum::int4, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
          a.attnotnull, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ad.oid, \
@@ -279,10 +295,10 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
          (SELECT pg_catalog.pg_get_expr(pd.adbin, pd.adrelid) FROM pg_catalog.pg_inherits i \
              JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname \
              JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum \
-             WHERE i.inhrelid = a.attrelid LIMIT 1) \
+             WHERE i.inhrelid = a.attrelid LIMIT 1), {nn_cols} \
          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-         LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
+         LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum {nn_join} \
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
          ORDER BY a.attrelid, a.attnum",
         coll = collation_name("a.attcollation"),
@@ -308,6 +324,10 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
             acl: r.get(16),
             parent_not_null: r.get(17),
             parent_default: r.get(18),
+            not_null_name: r.get(19),
+            not_null_valid: r.get(20),
+            not_null_no_inherit: r.get(21),
+            not_null_local: r.get(22),
         });
     }
     Ok(out)
@@ -415,8 +435,18 @@ fn table(
     for c in columns {
         let printed = r.of_type.is_none() && (!inherits || c.is_local || keep_order);
         if !printed {
-            if c.not_null && !c.parent_not_null {
-                after += &format!("ALTER TABLE ONLY {qn} ALTER COLUMN {} SET NOT NULL;\n", quote_ident(&c.name));
+            if c.not_null && (!c.parent_not_null || (c.not_null_name.is_some() && c.not_null_local)) {
+                match &c.not_null_name {
+                    Some(n) => {
+                        after += &format!(
+                            "ALTER TABLE ONLY {qn} ADD CONSTRAINT {} NOT NULL {}{};\n",
+                            quote_ident(n),
+                            quote_ident(&c.name),
+                            if c.not_null_valid { "" } else { " NOT VALID" }
+                        )
+                    }
+                    None => after += &format!("ALTER TABLE ONLY {qn} ALTER COLUMN {} SET NOT NULL;\n", quote_ident(&c.name)),
+                }
             }
             continue;
         }
@@ -438,8 +468,22 @@ fn table(
                 seq_options(s)
             );
         }
-        if c.not_null {
-            line += " NOT NULL";
+        match (&c.not_null_name, c.not_null) {
+            (Some(n), true) if c.not_null_valid => {
+                line += &format!(" CONSTRAINT {} NOT NULL", quote_ident(n));
+                if c.not_null_no_inherit {
+                    line += " NO INHERIT";
+                }
+            }
+            (Some(n), true) => {
+                after += &format!(
+                    "ALTER TABLE ONLY {qn} ADD CONSTRAINT {} NOT NULL {} NOT VALID;\n",
+                    quote_ident(n),
+                    quote_ident(&c.name)
+                );
+            }
+            (None, true) => line += " NOT NULL",
+            _ => {}
         }
         lines.push(line);
     }
