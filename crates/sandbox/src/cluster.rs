@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::bins::{self, find_bin_dir};
 use crate::error::pg_error;
+use crate::initdb_cache::InitdbCache;
 use crate::os_user::{self, RunAs};
 use crate::stale::{self, DIR_PREFIX};
 use crate::SandboxError;
@@ -26,8 +27,8 @@ pub const PASSWORD_GROUP: &str = "pgark_password_users";
 /// How to start a [`Cluster`].
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
-    /// Directory with `initdb` and `postgres` (and client tools such as `pg_dump`); found automatically when `None`
-    /// (see [`crate::find_bin_dir`]).
+    /// Directory with `initdb` and `postgres` (and client tools such as
+    /// `pg_dump`); found automatically when `None` (see [`crate::find_bin_dir`]).
     pub bin_dir: Option<PathBuf>,
     /// Extra `postgresql.conf` settings, applied after the built-in ones.
     pub extra_conf: Vec<(String, String)>,
@@ -290,14 +291,20 @@ impl Cluster {
             "--encoding=UTF8",
             "--no-sync",
         ];
-        let with_locale = [&common[..], &["--locale=C.UTF-8"]].concat();
-        if self.run_server_program("initdb", &with_locale).is_ok() {
+        let temp_root = self.base_dir.parent().unwrap_or(&self.base_dir);
+        let cache = InitdbCache::new(temp_root, self.version_num, &self.bin_dir, &self.superuser);
+        if cache.restore(&self.data_dir, self.run_as) {
             return Ok(());
         }
-        // C.UTF-8 is missing on some systems; plain C always exists.
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-        let without_locale = [&common[..], &["--no-locale"]].concat();
-        self.run_server_program("initdb", &without_locale).map(drop)
+        let with_locale = [&common[..], &["--locale=C.UTF-8"]].concat();
+        if self.run_server_program("initdb", &with_locale).is_err() {
+            // C.UTF-8 is missing on some systems; plain C always exists.
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+            let without_locale = [&common[..], &["--no-locale"]].concat();
+            self.run_server_program("initdb", &without_locale)?;
+        }
+        cache.store(&self.data_dir);
+        Ok(())
     }
 
     /// Passwords are required for members of [`PASSWORD_GROUP`] (and, on 16+,

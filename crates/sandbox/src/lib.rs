@@ -11,6 +11,7 @@ mod bins;
 mod cluster;
 mod error;
 pub mod fixture;
+mod initdb_cache;
 mod os_user;
 mod stale;
 

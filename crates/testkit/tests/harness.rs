@@ -469,3 +469,33 @@ async fn server_settings_are_fixed_for_tests() {
     tokio::spawn(connection);
     client.simple_query("SELECT 1").await.unwrap();
 }
+
+/// Clusters after the first are copies of a cached initdb result; they must
+/// still be independent of each other.
+#[tokio::test]
+async fn clusters_from_the_initdb_cache_are_independent() {
+    let one = Cluster::start(ClusterOptions::default()).unwrap();
+    let two = Cluster::start(ClusterOptions::default()).unwrap();
+    one.create_database("only_in_one").await.unwrap();
+    let databases = |cluster: &Cluster| {
+        let conn = cluster.connect("postgres");
+        async move {
+            let client = conn.await.unwrap();
+            let rows = client
+                .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        databases(&one).await,
+        ["only_in_one", "postgres", "template0", "template1"]
+    );
+    assert_eq!(
+        databases(&two).await,
+        ["postgres", "template0", "template1"]
+    );
+}
