@@ -477,19 +477,6 @@ async fn clusters_from_the_initdb_cache_are_independent() {
     let one = Cluster::start(ClusterOptions::default()).unwrap();
     let two = Cluster::start(ClusterOptions::default()).unwrap();
     one.create_database("only_in_one").await.unwrap();
-    let databases = |cluster: &Cluster| {
-        let conn = cluster.connect("postgres");
-        async move {
-            let client = conn.await.unwrap();
-            let rows = client
-                .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
-                .await
-                .unwrap();
-            rows.iter()
-                .map(|r| r.get::<_, String>(0))
-                .collect::<Vec<_>>()
-        }
-    };
     assert_eq!(
         databases(&one).await,
         ["only_in_one", "postgres", "template0", "template1"]
@@ -498,4 +485,13 @@ async fn clusters_from_the_initdb_cache_are_independent() {
         databases(&two).await,
         ["postgres", "template0", "template1"]
     );
+}
+
+async fn databases(cluster: &Cluster) -> Vec<String> {
+    let client = cluster.connect("postgres").await.unwrap();
+    let rows = client
+        .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
 }
