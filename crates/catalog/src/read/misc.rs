@@ -21,6 +21,8 @@ pub(crate) async fn read_schemas(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> 
     let sql = format!(
         "SELECT n.oid, n.nspname::text, pg_catalog.pg_get_userbyid(n.nspowner)::text, n.nspacl::text[], \
          COALESCE({INIT_PRIVS}, pg_catalog.acldefault('n', n.nspowner))::text[], \
+         ARRAY[pg_catalog.regexp_replace(pg_catalog.makeaclitem(n.nspowner, n.nspowner, 'USAGE', false)::text, '=U/', '=UC/'), \
+               pg_catalog.makeaclitem(0, n.nspowner, 'USAGE', false)::text], \
          n.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass \
               AND e.objid = n.oid AND e.deptype = 'e') \
          FROM pg_catalog.pg_namespace n \
@@ -30,16 +32,15 @@ pub(crate) async fn read_schemas(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> 
         let oid: u32 = r.get(0);
         let name: String = r.get(1);
         let owner: String = r.get(2);
-        let user_made: bool = r.get(5);
+        let user_made: bool = r.get(6);
         let included = ctx.filter.schema_included(&name);
         let target = format!("SCHEMA {}", quote_ident(&name));
+        if included && oid == 2200 {
+            public_schema(ctx, &r, &target)?;
+            continue;
+        }
         if !included || !user_made {
             ctx.schemas.insert(oid, (None, name.clone()));
-            if included && oid == 2200 {
-                // "public" comes with every database: only its comment and privileges.
-                ctx.comment_targets.insert((PG_NAMESPACE, oid), (None, target.clone()));
-                ctx.acl(None, &target, &owner, r.get(3), r.get(4))?;
-            }
             continue;
         }
         let obj = pre("SCHEMA", None, &name).sql(
@@ -53,6 +54,27 @@ pub(crate) async fn read_schemas(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> 
         ctx.acl(Some(id), &target, &owner, r.get(3), r.get(4))?;
     }
     Ok(())
+}
+
+/// "public" comes with every database, as PostgreSQL 15+ makes it: owned by
+/// pg_database_owner, USAGE for PUBLIC. Like pg_dump, the owner and the
+/// privileges are restored relative to that, whatever the source version.
+fn public_schema(ctx: &mut Ctx<'_>, r: &tokio_postgres::Row, target: &str) -> Result<(), CatalogError> {
+    let oid: u32 = r.get(0);
+    let owner: String = r.get(2);
+    let obj = pre("SCHEMA", None, "public").sql(
+        "CREATE SCHEMA IF NOT EXISTS \"public\";".to_string(),
+        String::new(),
+    );
+    let id = if owner == "pg_database_owner" {
+        ctx.add(obj, None, None)
+    } else {
+        ctx.add(obj, None, Some((target, owner.clone())))
+    };
+    ctx.g.claim((PG_NAMESPACE, oid), id);
+    ctx.schemas.insert(oid, (Some(id), "public".to_string()));
+    ctx.commentable((PG_NAMESPACE, oid), id, target.to_string());
+    ctx.acl(Some(id), target, &owner, r.get(3), r.get(5))
 }
 
 pub(crate) async fn read_extensions(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
