@@ -4,7 +4,7 @@
 //! everything), and prove the result.
 
 use crate::dump::human_bytes;
-use crate::{ConnParams, Dump, DumpProgress, Error, Rollback};
+use crate::{ConnParams, Dump, Error, Rollback};
 use pgark_sandbox::{fixture, Cluster, ClusterOptions};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ pub struct DemoOptions {
     /// Step-by-step narration.
     pub log: Arc<dyn Fn(&str) + Send + Sync>,
     /// Progress of the backup, for a progress bar.
-    pub dump_progress: Option<Arc<dyn Fn(&DumpProgress) + Send + Sync>>,
+    pub dump_progress: Option<crate::DumpProgressFn>,
 }
 
 /// Times and sizes of the demo's steps.

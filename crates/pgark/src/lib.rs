@@ -35,9 +35,11 @@ pub use inspect::{list, restore_test, verify, Listing};
 pub use report::runbook;
 pub use restore::{Restore, Rollback};
 
-pub use pgark_archive::{ArchiveMeta, Section, TableStats, TocEntry, Trailer, VerifyReport};
+pub use pgark_archive::{
+    ArchiveMeta, BlockKind, Section, TableStats, TocEntry, Trailer, VerifyReport,
+};
 pub use pgark_conn::{ConnParams, Overrides, SslMode};
-pub use pgark_export::Progress as DumpProgress;
+pub use pgark_export::{Progress as DumpProgress, ProgressFn as DumpProgressFn};
 pub use pgark_restore::{
     Failure, Progress as RestoreProgress, RestoreReport, TableCheck, TableReport,
 };

@@ -344,9 +344,11 @@ impl<'a> Scheduler<'a> {
 
     fn conflicts(&self, i: usize) -> bool {
         let is_index = |j: usize| self.entries[j].kind == "INDEX";
-        self.running
-            .iter()
-            .any(|&j| !(is_index(i) && is_index(j)) && !self.tables[i].is_disjoint(&self.tables[j]))
+        self.running.iter().any(|&j| {
+            let shared = !self.tables[i].is_disjoint(&self.tables[j]);
+            // Index builds take SHARE locks, which do not conflict with each other.
+            shared && !(is_index(i) && is_index(j))
+        })
     }
 }
 

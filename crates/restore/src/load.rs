@@ -60,17 +60,26 @@ pub(crate) async fn serial(
     run: &mut Run<'_>,
 ) -> Result<(), RestoreError> {
     let total = data.len();
-    for (i, unit) in units(source, data, run, 1).into_iter().enumerate() {
+    let parents = referenced_tables(client, data).await?;
+    let mut queue = Queue::new(units(source, data, run, 1), parents);
+    let mut done = 0;
+    // Nothing runs beside it, so the queue never says Wait: parents come
+    // first, and a cycle is taken as it comes.
+    while let Taken::Unit(unit) = queue.take() {
         // In the one transaction that also created the table, FREEZE needs no TRUNCATE.
         let result = copy_unit(client, source, &unit, unit.freeze, false).await;
+        queue.finished(unit.entry.id);
         let result = result.map(|rows| run.report.rows += rows);
         run.record(unit.entry, result)?;
-        run.progress("data", i + 1, total);
+        done += 1;
+        run.progress("data", done, total);
     }
     Ok(())
 }
 
-/// Loads on `jobs` connections, biggest units first.
+/// Loads on `jobs` connections, biggest units first; a table waits for the
+/// tables its existing foreign keys point at (a data-only restore into a
+/// database that has its constraints already).
 pub(crate) async fn parallel(
     params: &ConnParams,
     source: &Source,
@@ -82,30 +91,139 @@ pub(crate) async fn parallel(
         return Ok(());
     }
     let jobs = run.opts.jobs.clamp(1, all.len());
-    let queue = Mutex::new(all.into_iter().collect::<VecDeque<_>>());
-    let results = Mutex::new(Vec::new());
-    let stop = AtomicBool::new(false);
-    let exit_on_error = run.opts.exit_on_error;
     let mut clients = Vec::new();
     for _ in 0..jobs {
         clients.push(session(params, run.opts).await?);
     }
+    let parents = referenced_tables(&clients[0], data).await?;
+    let queue = Mutex::new(Queue::new(all, parents));
+    let results = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    let exit_on_error = run.opts.exit_on_error;
     let workers = clients.iter().map(|client| async {
         while !stop.load(Ordering::Relaxed) {
-            let Some(unit) = queue.lock().unwrap().pop_front() else {
-                break;
+            let next = queue.lock().unwrap().take();
+            let unit = match next {
+                Taken::Unit(u) => u,
+                Taken::Wait => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+                Taken::Done => break,
             };
             let result = copy_unit(client, source, &unit, unit.freeze, unit.freeze).await;
             if result.is_err() && exit_on_error {
                 stop.store(true, Ordering::Relaxed);
             }
+            queue.lock().unwrap().finished(unit.entry.id);
             results.lock().unwrap().push((unit.entry, result));
         }
     });
     futures::future::join_all(workers).await;
     record_by_entry(results.into_inner().unwrap(), run)?;
-    run.report.not_attempted += queue.into_inner().unwrap().len();
+    run.report.not_attempted += queue.into_inner().unwrap().pending.len();
     Ok(())
+}
+
+/// For each entry, the entries whose tables its table references by a
+/// foreign key that exists in the target now.
+async fn referenced_tables(
+    client: &Client,
+    data: &[&TocEntry],
+) -> Result<BTreeMap<u32, Vec<u32>>, RestoreError> {
+    let names: Vec<&str> = data
+        .iter()
+        .filter_map(|e| e.copy.as_ref())
+        .map(|c| c.qualified_table.as_str())
+        .collect();
+    let rows = client
+        .query(
+            "WITH t AS (SELECT n, pg_catalog.to_regclass(n)::oid AS oid FROM pg_catalog.unnest($1::text[]) n) \
+             SELECT DISTINCT child.n, parent.n FROM pg_catalog.pg_constraint c \
+             JOIN t child ON child.oid = c.conrelid JOIN t parent ON parent.oid = c.confrelid \
+             WHERE c.contype = 'f' AND c.conrelid <> c.confrelid",
+            &[&names],
+        )
+        .await
+        .map_err(|e| RestoreError::server("reading foreign keys between the tables", &e))?;
+    let id_of = |name: &str| {
+        data.iter()
+            .find(|e| e.copy.as_ref().is_some_and(|c| c.qualified_table == name))
+            .map(|e| e.id)
+    };
+    let mut parents: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for r in &rows {
+        if let (Some(child), Some(parent)) = (id_of(r.get(0)), id_of(r.get(1))) {
+            parents.entry(child).or_default().push(parent);
+        }
+    }
+    Ok(parents)
+}
+
+enum Taken<'a> {
+    Unit(Unit<'a>),
+    Wait,
+    Done,
+}
+
+/// Units not started yet, and how many units of each entry are unfinished.
+struct Queue<'a> {
+    pending: VecDeque<Unit<'a>>,
+    parents: BTreeMap<u32, Vec<u32>>,
+    unfinished: BTreeMap<u32, usize>,
+    running: usize,
+}
+
+impl<'a> Queue<'a> {
+    fn new(units: Vec<Unit<'a>>, parents: BTreeMap<u32, Vec<u32>>) -> Self {
+        let mut unfinished = BTreeMap::new();
+        for u in &units {
+            *unfinished.entry(u.entry.id).or_insert(0) += 1;
+        }
+        Queue {
+            pending: units.into(),
+            parents,
+            unfinished,
+            running: 0,
+        }
+    }
+
+    fn ready(&self, u: &Unit<'_>) -> bool {
+        let parents = self
+            .parents
+            .get(&u.entry.id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        parents
+            .iter()
+            .all(|p| self.unfinished.get(p).copied().unwrap_or(0) == 0)
+    }
+
+    fn take(&mut self) -> Taken<'a> {
+        if self.pending.is_empty() {
+            return Taken::Done;
+        }
+        // A reference cycle cannot be ordered: with nothing running, go anyway.
+        let pos = self
+            .pending
+            .iter()
+            .position(|u| self.ready(u))
+            .or((self.running == 0).then_some(0));
+        match pos.and_then(|i| self.pending.remove(i)) {
+            Some(u) => {
+                self.running += 1;
+                Taken::Unit(u)
+            }
+            None => Taken::Wait,
+        }
+    }
+
+    fn finished(&mut self, entry: u32) {
+        self.running -= 1;
+        if let Some(n) = self.unfinished.get_mut(&entry) {
+            *n -= 1;
+        }
+    }
 }
 
 /// One outcome per table: a split table succeeded only if all its parts did.

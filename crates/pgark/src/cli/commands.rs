@@ -335,7 +335,7 @@ async fn demo(a: DemoArgs) -> Result<(), Error> {
     let bar = show_progress(quiet).then(progress::dump_bar);
     let dump_progress = bar.clone().map(|bar| {
         std::sync::Arc::new(move |p: &pgark::DumpProgress| progress::update_dump(&bar, p))
-            as std::sync::Arc<dyn Fn(&pgark::DumpProgress) + Send + Sync>
+            as pgark::DumpProgressFn
     });
     let log_bar = bar.clone();
     let opts = pgark::DemoOptions {
