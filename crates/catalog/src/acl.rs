@@ -45,7 +45,14 @@ pub(crate) fn acl_sql(
             }
         }
         if !lost_option.is_empty() {
-            out += &statement(target, b, &lost_option, "REVOKE GRANT OPTION FOR", "FROM", "");
+            out += &statement(
+                target,
+                b,
+                &lost_option,
+                "REVOKE GRANT OPTION FOR",
+                "FROM",
+                "",
+            );
         }
         if !lost.is_empty() {
             out += &statement(target, b, &lost, "REVOKE", "FROM", "");
@@ -93,7 +100,14 @@ fn find<'a>(items: &'a [Item], like: &Item) -> Option<&'a Item> {
         .find(|i| i.grantee == like.grantee && i.grantor == like.grantor)
 }
 
-fn statement(t: &AclTarget, item: &Item, privs: &[char], verb: &str, prep: &str, tail: &str) -> String {
+fn statement(
+    t: &AclTarget,
+    item: &Item,
+    privs: &[char],
+    verb: &str,
+    prep: &str,
+    tail: &str,
+) -> String {
     let list: Vec<String> = privs
         .iter()
         .map(|&p| match t.column {
@@ -105,7 +119,12 @@ fn statement(t: &AclTarget, item: &Item, privs: &[char], verb: &str, prep: &str,
         Some(g) => quote_ident(g),
         None => "PUBLIC".to_string(),
     };
-    format!("{}{verb} {} ON {} {prep} {who}{tail};\n", t.prefix, list.join(","), t.on)
+    format!(
+        "{}{verb} {} ON {} {prep} {who}{tail};\n",
+        t.prefix,
+        list.join(","),
+        t.on
+    )
 }
 
 fn privilege_name(p: char) -> &'static str {

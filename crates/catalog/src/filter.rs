@@ -48,9 +48,8 @@ impl Filter {
     /// A relation (table, view, sequence, ...) is dumped.
     pub fn relation_included(&self, schema: &str, name: &str) -> bool {
         let hit = |list: &[(Option<Pat>, Pat)]| {
-            list.iter().any(|(s, n)| {
-                s.as_ref().map_or(true, |s| matches(s, schema)) && matches(n, name)
-            })
+            list.iter()
+                .any(|(s, n)| s.as_ref().map_or(true, |s| matches(s, schema)) && matches(n, name))
         };
         if hit(&self.exclude_tables) {
             return false;
@@ -157,7 +156,9 @@ pub struct TableMatcher {
 
 impl TableMatcher {
     pub fn new(patterns: &[String]) -> Result<TableMatcher, CatalogError> {
-        Ok(TableMatcher { patterns: table_patterns(patterns)? })
+        Ok(TableMatcher {
+            patterns: table_patterns(patterns)?,
+        })
     }
 
     /// True when some pattern matches (never for an empty list).

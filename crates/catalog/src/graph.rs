@@ -303,7 +303,10 @@ mod tests {
         g.depend(a, b);
         g.depend(b, a);
         let err = g.finish().unwrap_err().to_string();
-        assert!(err.contains("VIEW s.a") && err.contains("VIEW s.b"), "{err}");
+        assert!(
+            err.contains("VIEW s.a") && err.contains("VIEW s.b"),
+            "{err}"
+        );
     }
 
     #[test]

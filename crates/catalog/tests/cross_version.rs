@@ -26,7 +26,9 @@ fn start(bin: PathBuf) -> Cluster {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
@@ -36,14 +38,25 @@ fn run(cmd: &mut Command) -> String {
 }
 
 fn conn_args<'a>(cmd: &'a mut Command, c: &Cluster, db: &str) -> &'a mut Command {
-    cmd.args(["-h", c.host(), "-p", &c.port().to_string(), "-U", c.superuser(), "-d", db])
+    cmd.args([
+        "-h",
+        c.host(),
+        "-p",
+        &c.port().to_string(),
+        "-U",
+        c.superuser(),
+        "-d",
+        db,
+    ])
 }
 
 /// pg_dump 18 --schema-only of `db`, without comments and random restrict keys.
 fn schema_dump(bin: &std::path::Path, c: &Cluster, db: &str) -> String {
     let text = run(conn_args(&mut Command::new(bin.join("pg_dump")), c, db).arg("--schema-only"));
     text.lines()
-        .filter(|l| !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .filter(|l| {
+            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
+        })
         .filter(|l| !l.trim().is_empty())
         .collect::<Vec<_>>()
         .join("\n")
@@ -60,9 +73,15 @@ async fn cross_version_14_to_18_roundtrip() {
     old.create_database("src").await.unwrap();
     let src = old.connect("src").await.unwrap();
     src.batch_execute(EVERY_KIND).await.unwrap();
-    src.batch_execute(pgark_sandbox::fixture::LEARNAPP_SCHEMA).await.unwrap();
-    src.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.unwrap();
-    let catalog = read_catalog(&src, &CatalogOptions::default()).await.unwrap();
+    src.batch_execute(pgark_sandbox::fixture::LEARNAPP_SCHEMA)
+        .await
+        .unwrap();
+    src.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+        .unwrap();
+    let catalog = read_catalog(&src, &CatalogOptions::default())
+        .await
+        .unwrap();
     src.batch_execute("COMMIT").await.unwrap();
     check_order(&catalog);
     assert_eq!(catalog.server_version_num / 10000, 14);
@@ -78,24 +97,41 @@ async fn cross_version_14_to_18_roundtrip() {
     }
     target.batch_execute(RESTORE_SESSION).await.unwrap();
     for o in &catalog.objects {
-        let sql = format!("{}\n{}", o.create_sql, o.owner_sql.clone().unwrap_or_default());
+        let sql = format!(
+            "{}\n{}",
+            o.create_sql,
+            o.owner_sql.clone().unwrap_or_default()
+        );
         if let Err(e) = target.batch_execute(&sql).await {
-            panic!("restoring {} into 18 failed: {:?}\n{sql}", common::label(o), e.as_db_error().map(|d| d.message()));
+            panic!(
+                "restoring {} into 18 failed: {:?}\n{sql}",
+                common::label(o),
+                e.as_db_error().map(|d| d.message())
+            );
         }
     }
 
-    let dump = run(conn_args(&mut Command::new(b18.join("pg_dump")), &old, "src").arg("--schema-only"));
+    let dump =
+        run(conn_args(&mut Command::new(b18.join("pg_dump")), &old, "src").arg("--schema-only"));
     let script = std::env::temp_dir().join(format!("pgark-cross-{}.sql", std::process::id()));
     std::fs::write(&script, dump).unwrap();
-    run(conn_args(&mut Command::new(b18.join("psql")), &new, "referee")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
-        .arg(&script));
+    run(
+        conn_args(&mut Command::new(b18.join("psql")), &new, "referee")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(&script),
+    );
     let _ = std::fs::remove_file(&script);
 
-    let (ours, referee) = (schema_dump(&b18, &new, "ours"), schema_dump(&b18, &new, "referee"));
+    let (ours, referee) = (
+        schema_dump(&b18, &new, "ours"),
+        schema_dump(&b18, &new, "referee"),
+    );
     if ours != referee {
         let path = std::env::temp_dir().join("pgark-cross-version.diff");
         std::fs::write(&path, format!("=== referee\n{referee}\n=== ours\n{ours}")).unwrap();
-        panic!("14 -> 18 differs from pg_dump's own result; see {}", path.display());
+        panic!(
+            "14 -> 18 differs from pg_dump's own result; see {}",
+            path.display()
+        );
     }
 }

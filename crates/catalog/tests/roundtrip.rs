@@ -21,14 +21,46 @@ async fn every_kind_roundtrip() {
     let db = pgark_testkit::fresh_db().await;
     db.exec(EVERY_KIND).await;
     let catalog = assert_roundtrip(&db, &CatalogOptions::default()).await;
-    let kinds: std::collections::BTreeSet<&str> = catalog.objects.iter().map(|o| o.kind.as_str()).collect();
+    let kinds: std::collections::BTreeSet<&str> =
+        catalog.objects.iter().map(|o| o.kind.as_str()).collect();
     for kind in [
-        "SCHEMA", "EXTENSION", "COLLATION", "TYPE", "DOMAIN", "FUNCTION", "PROCEDURE", "AGGREGATE",
-        "OPERATOR", "CAST", "TEXT SEARCH DICTIONARY", "TEXT SEARCH CONFIGURATION", "SEQUENCE",
-        "SEQUENCE OWNED BY", "SEQUENCE SET", "TABLE", "TABLE ATTACH", "DEFAULT", "VIEW",
-        "MATERIALIZED VIEW", "MATERIALIZED VIEW DATA", "CONSTRAINT", "CHECK CONSTRAINT",
-        "FK CONSTRAINT", "INDEX", "INDEX ATTACH", "TRIGGER", "EVENT TRIGGER", "RULE", "POLICY",
-        "ROW SECURITY", "STATISTICS", "PUBLICATION", "PUBLICATION TABLE", "DEFAULT ACL", "COMMENT", "ACL",
+        "SCHEMA",
+        "EXTENSION",
+        "COLLATION",
+        "TYPE",
+        "DOMAIN",
+        "FUNCTION",
+        "PROCEDURE",
+        "AGGREGATE",
+        "OPERATOR",
+        "CAST",
+        "TEXT SEARCH DICTIONARY",
+        "TEXT SEARCH CONFIGURATION",
+        "SEQUENCE",
+        "SEQUENCE OWNED BY",
+        "SEQUENCE SET",
+        "TABLE",
+        "TABLE ATTACH",
+        "DEFAULT",
+        "VIEW",
+        "MATERIALIZED VIEW",
+        "MATERIALIZED VIEW DATA",
+        "CONSTRAINT",
+        "CHECK CONSTRAINT",
+        "FK CONSTRAINT",
+        "INDEX",
+        "INDEX ATTACH",
+        "TRIGGER",
+        "EVENT TRIGGER",
+        "RULE",
+        "POLICY",
+        "ROW SECURITY",
+        "STATISTICS",
+        "PUBLICATION",
+        "PUBLICATION TABLE",
+        "DEFAULT ACL",
+        "COMMENT",
+        "ACL",
     ] {
         assert!(kinds.contains(kind), "no {kind} object in {kinds:?}");
     }

@@ -15,7 +15,8 @@ pub(crate) async fn read_functions(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
         user_object("pg_proc", "p")
     );
     for r in ctx.query("functions", &sql).await? {
-        let (oid, nsp, schema, name): (u32, u32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (oid, nsp, schema, name): (u32, u32, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
         if !ctx.in_schema(nsp, &schema) {
             continue;
         }
@@ -78,7 +79,8 @@ pub(crate) async fn read_aggregates(ctx: &mut Ctx<'_>) -> Result<(), CatalogErro
         sortop = operator_ref("a.aggsortop"),
     );
     for r in ctx.query("aggregates", &sql).await? {
-        let (oid, nsp, schema, name): (u32, u32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (oid, nsp, schema, name): (u32, u32, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
         if !ctx.in_schema(nsp, &schema) {
             continue;
         }
@@ -102,11 +104,17 @@ pub(crate) async fn read_aggregates(ctx: &mut Ctx<'_>) -> Result<(), CatalogErro
         let finalfn: Option<String> = r.get(13);
         let has_final = finalfn.is_some();
         opt("FINALFUNC", finalfn);
-        opt("FINALFUNC_MODIFY", has_final.then(|| modify(&r.get::<_, String>(15))));
+        opt(
+            "FINALFUNC_MODIFY",
+            has_final.then(|| modify(&r.get::<_, String>(15))),
+        );
         opt("COMBINEFUNC", r.get(16));
         opt("SERIALFUNC", r.get(17));
         opt("DESERIALFUNC", r.get(18));
-        opt("INITCOND", r.get::<_, Option<String>>(19).map(|s| quote_literal(&s)));
+        opt(
+            "INITCOND",
+            r.get::<_, Option<String>>(19).map(|s| quote_literal(&s)),
+        );
         opt("MSFUNC", r.get(20));
         opt("MINVFUNC", r.get(21));
         opt("MSTYPE", r.get(22));
@@ -115,8 +123,14 @@ pub(crate) async fn read_aggregates(ctx: &mut Ctx<'_>) -> Result<(), CatalogErro
         let mfinal: Option<String> = r.get(24);
         let has_mfinal = mfinal.is_some();
         opt("MFINALFUNC", mfinal);
-        opt("MFINALFUNC_MODIFY", has_mfinal.then(|| modify(&r.get::<_, String>(26))));
-        opt("MINITCOND", r.get::<_, Option<String>>(27).map(|s| quote_literal(&s)));
+        opt(
+            "MFINALFUNC_MODIFY",
+            has_mfinal.then(|| modify(&r.get::<_, String>(26))),
+        );
+        opt(
+            "MINITCOND",
+            r.get::<_, Option<String>>(27).map(|s| quote_literal(&s)),
+        );
         opt("SORTOP", r.get(28));
         opt(
             "PARALLEL",
@@ -138,13 +152,23 @@ pub(crate) async fn read_aggregates(ctx: &mut Ctx<'_>) -> Result<(), CatalogErro
         let signature = format!("{}({ident_args})", q(&schema, &name));
         let target = format!("AGGREGATE {signature}");
         let obj = pre("AGGREGATE", Some(&schema), &format!("{name}({ident_args})")).sql(
-            format!("CREATE AGGREGATE {}({args}) (\n    {}\n);", q(&schema, &name), opts.join(",\n    ")),
+            format!(
+                "CREATE AGGREGATE {}({args}) (\n    {}\n);",
+                q(&schema, &name),
+                opts.join(",\n    ")
+            ),
             format!("DROP AGGREGATE IF EXISTS {signature};"),
         );
         let id = ctx.add(obj, Some(nsp), Some((&target, owner.clone())));
         ctx.g.claim((PG_PROC, oid), id);
         ctx.commentable((PG_PROC, oid), id, target);
-        ctx.acl(Some(id), &format!("FUNCTION {signature}"), &owner, r.get(7), r.get(8))?;
+        ctx.acl(
+            Some(id),
+            &format!("FUNCTION {signature}"),
+            &owner,
+            r.get(7),
+            r.get(8),
+        )?;
     }
     Ok(())
 }
@@ -174,7 +198,8 @@ pub(crate) async fn read_operators(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
         join = proc_ref("o.oprjoin"),
     );
     for r in ctx.query("operators", &sql).await? {
-        let (oid, nsp, schema, name): (u32, u32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (oid, nsp, schema, name): (u32, u32, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
         if !ctx.in_schema(nsp, &schema) {
             continue;
         }
@@ -187,7 +212,12 @@ pub(crate) async fn read_operators(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
         if let Some(rt) = &right {
             opts.push(format!("RIGHTARG = {rt}"));
         }
-        for (i, label) in [(8, "COMMUTATOR"), (9, "NEGATOR"), (10, "RESTRICT"), (11, "JOIN")] {
+        for (i, label) in [
+            (8, "COMMUTATOR"),
+            (9, "NEGATOR"),
+            (10, "RESTRICT"),
+            (11, "JOIN"),
+        ] {
             if let Some(v) = r.get::<_, Option<String>>(i) {
                 opts.push(format!("{label} = {v}"));
             }
@@ -229,7 +259,10 @@ pub(crate) async fn read_casts(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
     for r in ctx.query("casts", &sql).await? {
         let oid: u32 = r.get(0);
         let pair = format!("({} AS {})", r.get::<_, String>(1), r.get::<_, String>(2));
-        let how = match (r.get::<_, String>(5).as_str(), r.get::<_, Option<String>>(3)) {
+        let how = match (
+            r.get::<_, String>(5).as_str(),
+            r.get::<_, Option<String>>(3),
+        ) {
             ("f", Some(f)) => format!("WITH FUNCTION {f}"),
             ("i", _) => "WITH INOUT".to_string(),
             _ => "WITHOUT FUNCTION".to_string(),

@@ -59,7 +59,11 @@ pub(crate) async fn read_schemas(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> 
 /// "public" comes with every database, as PostgreSQL 15+ makes it: owned by
 /// pg_database_owner, USAGE for PUBLIC. Like pg_dump, the owner and the
 /// privileges are restored relative to that, whatever the source version.
-fn public_schema(ctx: &mut Ctx<'_>, r: &tokio_postgres::Row, target: &str) -> Result<(), CatalogError> {
+fn public_schema(
+    ctx: &mut Ctx<'_>,
+    r: &tokio_postgres::Row,
+    target: &str,
+) -> Result<(), CatalogError> {
     let oid: u32 = r.get(0);
     let owner: String = r.get(2);
     let obj = pre("SCHEMA", None, "public").sql(
@@ -103,7 +107,11 @@ pub(crate) async fn read_extensions(ctx: &mut Ctx<'_>) -> Result<(), CatalogErro
         );
         let id = ctx.add(obj, Some(nsp), None);
         ctx.g.claim((PG_EXTENSION, oid), id);
-        ctx.commentable((PG_EXTENSION, oid), id, format!("EXTENSION {}", quote_ident(&name)));
+        ctx.commentable(
+            (PG_EXTENSION, oid),
+            id,
+            format!("EXTENSION {}", quote_ident(&name)),
+        );
     }
     // Dependencies on an extension's member objects are dependencies on the extension.
     let members = ctx
@@ -127,7 +135,11 @@ pub(crate) async fn read_collations(ctx: &mut Ctx<'_>) -> Result<(), CatalogErro
         v if v >= 150000 => "c.colliculocale",
         _ => "NULL::text",
     };
-    let rules = if ctx.v >= 160000 { "c.collicurules" } else { "NULL::text" };
+    let rules = if ctx.v >= 160000 {
+        "c.collicurules"
+    } else {
+        "NULL::text"
+    };
     let sql = format!(
         "SELECT c.oid, c.collnamespace, n.nspname::text, c.collname::text, \
          pg_catalog.pg_get_userbyid(c.collowner)::text, c.collprovider::text, c.collisdeterministic, \
@@ -137,7 +149,8 @@ pub(crate) async fn read_collations(ctx: &mut Ctx<'_>) -> Result<(), CatalogErro
         user_object("pg_collation", "c")
     );
     for r in ctx.query("collations", &sql).await? {
-        let (oid, nsp, schema, name): (u32, u32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (oid, nsp, schema, name): (u32, u32, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
         if !ctx.in_schema(nsp, &schema) {
             continue;
         }
@@ -159,12 +172,21 @@ pub(crate) async fn read_collations(ctx: &mut Ctx<'_>) -> Result<(), CatalogErro
             }
             "b" => {
                 opts.push("provider = builtin".to_string());
-                opts.push(format!("locale = {}", quote_literal(&locale.unwrap_or_default())));
+                opts.push(format!(
+                    "locale = {}",
+                    quote_literal(&locale.unwrap_or_default())
+                ));
             }
             _ => {
                 opts.push("provider = libc".to_string());
-                opts.push(format!("lc_collate = {}", quote_literal(&collate.unwrap_or_default())));
-                opts.push(format!("lc_ctype = {}", quote_literal(&ctype.unwrap_or_default())));
+                opts.push(format!(
+                    "lc_collate = {}",
+                    quote_literal(&collate.unwrap_or_default())
+                ));
+                opts.push(format!(
+                    "lc_ctype = {}",
+                    quote_literal(&ctype.unwrap_or_default())
+                ));
             }
         }
         if !deterministic {
@@ -193,11 +215,15 @@ pub(crate) async fn read_text_search(ctx: &mut Ctx<'_>) -> Result<(), CatalogErr
         user_object("pg_ts_dict", "d")
     );
     for r in ctx.query("text search dictionaries", &sql).await? {
-        let (oid, nsp, schema, name): (u32, u32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (oid, nsp, schema, name): (u32, u32, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
         if !ctx.in_schema(nsp, &schema) {
             continue;
         }
-        let mut opts = format!("TEMPLATE = {}", q(&r.get::<_, String>(5), &r.get::<_, String>(6)));
+        let mut opts = format!(
+            "TEMPLATE = {}",
+            q(&r.get::<_, String>(5), &r.get::<_, String>(6))
+        );
         if let Some(init) = r.get::<_, Option<String>>(7) {
             opts += ", ";
             opts += &init;
@@ -227,7 +253,8 @@ pub(crate) async fn read_text_search(ctx: &mut Ctx<'_>) -> Result<(), CatalogErr
         user_object("pg_ts_config", "c")
     );
     for r in ctx.query("text search configurations", &sql).await? {
-        let (oid, nsp, schema, name): (u32, u32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (oid, nsp, schema, name): (u32, u32, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
         if !ctx.in_schema(nsp, &schema) {
             continue;
         }
@@ -245,8 +272,10 @@ pub(crate) async fn read_text_search(ctx: &mut Ctx<'_>) -> Result<(), CatalogErr
             );
         }
         let target = format!("TEXT SEARCH CONFIGURATION {qn}");
-        let obj = pre("TEXT SEARCH CONFIGURATION", Some(&schema), &name)
-            .sql(sql, format!("DROP TEXT SEARCH CONFIGURATION IF EXISTS {qn};"));
+        let obj = pre("TEXT SEARCH CONFIGURATION", Some(&schema), &name).sql(
+            sql,
+            format!("DROP TEXT SEARCH CONFIGURATION IF EXISTS {qn};"),
+        );
         let id = ctx.add(obj, Some(nsp), Some((&target, r.get(4))));
         ctx.g.claim((PG_TS_CONFIG, oid), id);
         ctx.commentable((PG_TS_CONFIG, oid), id, target);
@@ -268,7 +297,10 @@ pub(crate) async fn read_event_triggers(ctx: &mut Ctx<'_>) -> Result<(), Catalog
         let oid: u32 = r.get(0);
         let name: String = r.get(1);
         let qn = quote_ident(&name);
-        let mut sql = format!("CREATE EVENT TRIGGER {qn} ON {}", quote_ident(&r.get::<_, String>(2)));
+        let mut sql = format!(
+            "CREATE EVENT TRIGGER {qn} ON {}",
+            quote_ident(&r.get::<_, String>(2))
+        );
         if let Some(tags) = r.get::<_, Option<Vec<String>>>(6) {
             let tags: Vec<String> = tags.iter().map(|t| quote_literal(t)).collect();
             sql += &format!("\n    WHEN TAG IN ({})", tags.join(", "));
@@ -281,7 +313,8 @@ pub(crate) async fn read_event_triggers(ctx: &mut Ctx<'_>) -> Result<(), Catalog
             _ => {}
         }
         let target = format!("EVENT TRIGGER {qn}");
-        let obj = post("EVENT TRIGGER", None, &name).sql(sql, format!("DROP EVENT TRIGGER IF EXISTS {qn};"));
+        let obj = post("EVENT TRIGGER", None, &name)
+            .sql(sql, format!("DROP EVENT TRIGGER IF EXISTS {qn};"));
         let id = ctx.add(obj, None, Some((&target, r.get(3))));
         ctx.g.claim((PG_EVENT_TRIGGER, oid), id);
         ctx.commentable((PG_EVENT_TRIGGER, oid), id, target);
@@ -292,8 +325,9 @@ pub(crate) async fn read_event_triggers(ctx: &mut Ctx<'_>) -> Result<(), Catalog
 /// Event triggers fire during a restore: they come after every other object.
 pub(crate) fn order_event_triggers(ctx: &mut Ctx<'_>) {
     let ids: Vec<usize> = (0..ctx.g.len()).collect();
-    let (triggers, others): (Vec<usize>, Vec<usize>) =
-        ids.into_iter().partition(|&i| ctx.g.get(i).kind == "EVENT TRIGGER");
+    let (triggers, others): (Vec<usize>, Vec<usize>) = ids
+        .into_iter()
+        .partition(|&i| ctx.g.get(i).kind == "EVENT TRIGGER");
     if triggers.is_empty() {
         return;
     }
@@ -301,7 +335,9 @@ pub(crate) fn order_event_triggers(ctx: &mut Ctx<'_>) {
         .into_iter()
         .filter(|&i| {
             let o = ctx.g.get(i);
-            o.section == Section::PostData && !matches!(o.kind, "COMMENT" | "ACL") && !o.deps.iter().any(|d| triggers.contains(d))
+            o.section == Section::PostData
+                && !matches!(o.kind, "COMMENT" | "ACL")
+                && !o.deps.iter().any(|d| triggers.contains(d))
         })
         .collect();
     for &t in &triggers {
@@ -315,7 +351,11 @@ pub(crate) async fn read_publications(ctx: &mut Ctx<'_>) -> Result<(), CatalogEr
     if !ctx.everything() {
         return Ok(());
     }
-    let gencols = if ctx.v >= 180000 { "p.pubgencols::text" } else { "NULL::text" };
+    let gencols = if ctx.v >= 180000 {
+        "p.pubgencols::text"
+    } else {
+        "NULL::text"
+    };
     let sql = format!(
         "SELECT p.oid, p.pubname::text, pg_catalog.pg_get_userbyid(p.pubowner)::text, p.puballtables, \
          p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, p.pubviaroot, {gencols} \
@@ -335,9 +375,17 @@ pub(crate) async fn read_publications(ctx: &mut Ctx<'_>) -> Result<(), CatalogEr
             with += ", publish_via_partition_root = true";
         }
         if let Some(g) = r.get::<_, Option<String>>(9) {
-            with += if g == "s" { ", publish_generated_columns = stored" } else { ", publish_generated_columns = none" };
+            with += if g == "s" {
+                ", publish_generated_columns = stored"
+            } else {
+                ", publish_generated_columns = none"
+            };
         }
-        let all = if r.get::<_, bool>(3) { " FOR ALL TABLES" } else { "" };
+        let all = if r.get::<_, bool>(3) {
+            " FOR ALL TABLES"
+        } else {
+            ""
+        };
         let target = format!("PUBLICATION {qn}");
         let obj = post("PUBLICATION", None, &name).sql(
             format!("CREATE PUBLICATION {qn}{all} WITH ({with});"),
@@ -365,10 +413,18 @@ async fn read_publication_members(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
          FROM pg_catalog.pg_publication_rel pr JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid"
     );
     for r in ctx.query("publication tables", &sql).await? {
-        let Some(pub_id) = ctx.g.id_of((PG_PUBLICATION, r.get(0))) else { continue };
-        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else { continue };
+        let Some(pub_id) = ctx.g.id_of((PG_PUBLICATION, r.get(0))) else {
+            continue;
+        };
+        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else {
+            continue;
+        };
         let pubname: String = r.get(2);
-        let mut sql = format!("ALTER PUBLICATION {} ADD TABLE ONLY {}", quote_ident(&pubname), rel.qualified);
+        let mut sql = format!(
+            "ALTER PUBLICATION {} ADD TABLE ONLY {}",
+            quote_ident(&pubname),
+            rel.qualified
+        );
         if let Some(cols) = r.get::<_, Option<Vec<String>>>(4).filter(|c| !c.is_empty()) {
             let cols: Vec<String> = cols.iter().map(|c| quote_ident(c)).collect();
             sql += &format!(" ({})", cols.join(", "));
@@ -380,7 +436,11 @@ async fn read_publication_members(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
         let name = format!("{pubname} {}", rel.name);
         let obj = post("PUBLICATION TABLE", Some(&rel.schema), &name).sql(
             sql,
-            format!("ALTER PUBLICATION {} DROP TABLE {};", quote_ident(&pubname), rel.qualified),
+            format!(
+                "ALTER PUBLICATION {} DROP TABLE {};",
+                quote_ident(&pubname),
+                rel.qualified
+            ),
         );
         let id = ctx.g.add(obj);
         ctx.g.depend(id, pub_id);
@@ -392,12 +452,29 @@ async fn read_publication_members(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
     let sql = "SELECT pn.pnpubid, pn.pnnspid, p.pubname::text FROM pg_catalog.pg_publication_namespace pn \
                JOIN pg_catalog.pg_publication p ON p.oid = pn.pnpubid";
     for r in ctx.query("publication schemas", sql).await? {
-        let Some(pub_id) = ctx.g.id_of((PG_PUBLICATION, r.get(0))) else { continue };
-        let Some((schema_id, schema)) = ctx.schemas.get(&r.get::<_, u32>(1)).cloned() else { continue };
+        let Some(pub_id) = ctx.g.id_of((PG_PUBLICATION, r.get(0))) else {
+            continue;
+        };
+        let Some((schema_id, schema)) = ctx.schemas.get(&r.get::<_, u32>(1)).cloned() else {
+            continue;
+        };
         let pubname: String = r.get(2);
-        let obj = post("PUBLICATION TABLES IN SCHEMA", None, &format!("{pubname} {schema}")).sql(
-            format!("ALTER PUBLICATION {} ADD TABLES IN SCHEMA {};", quote_ident(&pubname), quote_ident(&schema)),
-            format!("ALTER PUBLICATION {} DROP TABLES IN SCHEMA {};", quote_ident(&pubname), quote_ident(&schema)),
+        let obj = post(
+            "PUBLICATION TABLES IN SCHEMA",
+            None,
+            &format!("{pubname} {schema}"),
+        )
+        .sql(
+            format!(
+                "ALTER PUBLICATION {} ADD TABLES IN SCHEMA {};",
+                quote_ident(&pubname),
+                quote_ident(&schema)
+            ),
+            format!(
+                "ALTER PUBLICATION {} DROP TABLES IN SCHEMA {};",
+                quote_ident(&pubname),
+                quote_ident(&schema)
+            ),
         );
         let id = ctx.g.add(obj);
         ctx.g.depend(id, pub_id);
@@ -452,11 +529,20 @@ pub(crate) async fn read_default_acls(ctx: &mut Ctx<'_>) -> Result<(), CatalogEr
             owner: &role,
         };
         ctx.roles.push(role.clone());
-        let sql = acl_sql(&target, &r.get::<_, Vec<String>>(4), &r.get::<_, Vec<String>>(5), &mut ctx.roles)?;
+        let sql = acl_sql(
+            &target,
+            &r.get::<_, Vec<String>>(4),
+            &r.get::<_, Vec<String>>(5),
+            &mut ctx.roles,
+        )?;
         if sql.is_empty() {
             continue;
         }
-        let obj = post("DEFAULT ACL", schema.as_deref(), &format!("DEFAULT PRIVILEGES FOR {on}"));
+        let obj = post(
+            "DEFAULT ACL",
+            schema.as_deref(),
+            &format!("DEFAULT PRIVILEGES FOR {on}"),
+        );
         let mut obj = obj.sql(sql, String::new());
         obj.owner = Some(role);
         ctx.add(obj, Some(nsp), None);
@@ -484,8 +570,10 @@ pub(crate) async fn read_comments(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
             Some(of) => (ctx.g.get(of).schema.clone(), ctx.g.get(of).section),
             None => (None, Section::PreData),
         };
-        let obj = Obj::new("COMMENT", schema.as_deref(), &target, section)
-            .sql(format!("COMMENT ON {target} IS {};", quote_literal(&text)), String::new());
+        let obj = Obj::new("COMMENT", schema.as_deref(), &target, section).sql(
+            format!("COMMENT ON {target} IS {};", quote_literal(&text)),
+            String::new(),
+        );
         let id = ctx.g.add(obj);
         if let Some(of) = of {
             ctx.g.depend(id, of);

@@ -72,11 +72,19 @@ impl<'a> Ctx<'a> {
     }
 
     /// Adds an object, makes it depend on its schema, and records its owner.
-    pub fn add(&mut self, mut obj: Obj, nsp_oid: Option<u32>, owner: Option<(&str, String)>) -> usize {
+    pub fn add(
+        &mut self,
+        mut obj: Obj,
+        nsp_oid: Option<u32>,
+        owner: Option<(&str, String)>,
+    ) -> usize {
         if let Some((kw_target, role)) = owner {
             self.roles.push(role.clone());
             if !self.opts.no_owner {
-                obj.owner_sql = Some(format!("ALTER {kw_target} OWNER TO {};", quote_ident(&role)));
+                obj.owner_sql = Some(format!(
+                    "ALTER {kw_target} OWNER TO {};",
+                    quote_ident(&role)
+                ));
             }
             obj.owner = Some(role);
         }
@@ -137,7 +145,10 @@ impl<'a> Ctx<'a> {
 }
 
 /// Reads everything, in an order where each reader finds what it belongs to.
-pub(crate) async fn read_all(client: &Client, opts: &CatalogOptions) -> Result<Catalog, CatalogError> {
+pub(crate) async fn read_all(
+    client: &Client,
+    opts: &CatalogOptions,
+) -> Result<Catalog, CatalogError> {
     let v: u32 = client
         .query_one("SELECT current_setting('server_version_num')::int4", &[])
         .await

@@ -9,7 +9,11 @@ use crate::{quote_ident, CatalogError};
 fn index_extras(rel: &Rel, index_name: &str, clustered: bool, replident: bool) -> String {
     let mut sql = String::new();
     if clustered {
-        sql += &format!("\nALTER TABLE {} CLUSTER ON {};", rel.qualified, quote_ident(index_name));
+        sql += &format!(
+            "\nALTER TABLE {} CLUSTER ON {};",
+            rel.qualified,
+            quote_ident(index_name)
+        );
     }
     if replident {
         sql += &format!(
@@ -32,7 +36,9 @@ pub(crate) async fn read_constraints(ctx: &mut Ctx<'_>) -> Result<(), CatalogErr
                WHERE c.contype IN ('p', 'u', 'x', 'f') AND c.conrelid >= 16384 ORDER BY c.oid";
     for r in ctx.query("constraints", sql).await? {
         let oid: u32 = r.get(0);
-        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else { continue };
+        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else {
+            continue;
+        };
         let name: String = r.get(2);
         let contype: String = r.get(3);
         let def: String = r.get(4);
@@ -44,7 +50,10 @@ pub(crate) async fn read_constraints(ctx: &mut Ctx<'_>) -> Result<(), CatalogErr
         }
         let only = if fk && rel.kind == 'p' { "" } else { "ONLY " };
         let cn = quote_ident(&name);
-        let mut sql = format!("ALTER TABLE {only}{}\n    ADD CONSTRAINT {cn} {def};", rel.qualified);
+        let mut sql = format!(
+            "ALTER TABLE {only}{}\n    ADD CONSTRAINT {cn} {def};",
+            rel.qualified
+        );
         let index_name: Option<String> = r.get(9);
         if let Some(index) = &index_name {
             sql += &index_extras(&rel, index, r.get(7), r.get(8));
@@ -52,15 +61,27 @@ pub(crate) async fn read_constraints(ctx: &mut Ctx<'_>) -> Result<(), CatalogErr
         let kind = if fk { "FK CONSTRAINT" } else { "CONSTRAINT" };
         let obj = post(kind, Some(&rel.schema), &format!("{} {name}", rel.name)).sql(
             sql,
-            format!("ALTER TABLE IF EXISTS {only}{} DROP CONSTRAINT IF EXISTS {cn};", rel.qualified),
+            format!(
+                "ALTER TABLE IF EXISTS {only}{} DROP CONSTRAINT IF EXISTS {cn};",
+                rel.qualified
+            ),
         );
         let id = ctx.g.add(obj);
         ctx.g.depend(id, rel.id);
         ctx.g.claim((PG_CONSTRAINT, oid), id);
-        ctx.commentable((PG_CONSTRAINT, oid), id, format!("CONSTRAINT {cn} ON {}", rel.qualified));
-        if let (false, Some(index), Some(schema)) = (fk, index_name, r.get::<_, Option<String>>(10)) {
+        ctx.commentable(
+            (PG_CONSTRAINT, oid),
+            id,
+            format!("CONSTRAINT {cn} ON {}", rel.qualified),
+        );
+        if let (false, Some(index), Some(schema)) = (fk, index_name, r.get::<_, Option<String>>(10))
+        {
             ctx.g.claim((PG_CLASS, r.get(5)), id);
-            ctx.commentable((PG_CLASS, r.get(5)), id, format!("INDEX {}", q(&schema, &index)));
+            ctx.commentable(
+                (PG_CLASS, r.get(5)),
+                id,
+                format!("INDEX {}", q(&schema, &index)),
+            );
         }
     }
     Ok(())
@@ -82,7 +103,9 @@ pub(crate) async fn read_indexes(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> 
                ORDER BY i.indexrelid";
     for r in ctx.query("indexes", sql).await? {
         let oid: u32 = r.get(0);
-        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else { continue };
+        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else {
+            continue;
+        };
         let name: String = r.get(2);
         let schema: String = r.get(3);
         let qn = q(&schema, &name);
@@ -94,9 +117,14 @@ pub(crate) async fn read_indexes(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> 
         }
         sql += &index_extras(&rel, &name, r.get(5), r.get(6));
         if r.get::<_, bool>(9) {
-            ctx.warn("TABLESPACE", &format!("{schema}.{name}"), "index created in the default tablespace: tablespaces are not dumped");
+            ctx.warn(
+                "TABLESPACE",
+                &format!("{schema}.{name}"),
+                "index created in the default tablespace: tablespaces are not dumped",
+            );
         }
-        let obj = post("INDEX", Some(&schema), &name).sql(sql, format!("DROP INDEX IF EXISTS {qn};"));
+        let obj =
+            post("INDEX", Some(&schema), &name).sql(sql, format!("DROP INDEX IF EXISTS {qn};"));
         let id = ctx.g.add(obj);
         ctx.g.depend(id, rel.id);
         ctx.g.claim((PG_CLASS, oid), id);
@@ -113,14 +141,19 @@ async fn read_index_attachments(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
                JOIN pg_catalog.pg_class p ON p.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace \
                WHERE c.relkind IN ('i', 'I') AND c.oid >= 16384";
     for r in ctx.query("index partitions", sql).await? {
-        let (Some(child), Some(parent)) = (ctx.g.id_of((PG_CLASS, r.get(0))), ctx.g.id_of((PG_CLASS, r.get(1)))) else {
+        let (Some(child), Some(parent)) = (
+            ctx.g.id_of((PG_CLASS, r.get(0))),
+            ctx.g.id_of((PG_CLASS, r.get(1))),
+        ) else {
             continue;
         };
         let parent_qn = q(&r.get::<_, String>(2), &r.get::<_, String>(3));
         let child_name: String = r.get(5);
         let child_qn = q(&r.get::<_, String>(4), &child_name);
-        let obj = post("INDEX ATTACH", Some(&r.get::<_, String>(4)), &child_name)
-            .sql(format!("ALTER INDEX {parent_qn} ATTACH PARTITION {child_qn};"), String::new());
+        let obj = post("INDEX ATTACH", Some(&r.get::<_, String>(4)), &child_name).sql(
+            format!("ALTER INDEX {parent_qn} ATTACH PARTITION {child_qn};"),
+            String::new(),
+        );
         let id = ctx.g.add(obj);
         ctx.g.depend(id, child);
         ctx.g.depend(id, parent);
@@ -129,12 +162,15 @@ async fn read_index_attachments(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
 }
 
 pub(crate) async fn read_triggers(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
-    let sql = "SELECT t.oid, t.tgrelid, t.tgname::text, pg_catalog.pg_get_triggerdef(t.oid, false), \
+    let sql =
+        "SELECT t.oid, t.tgrelid, t.tgname::text, pg_catalog.pg_get_triggerdef(t.oid, false), \
                t.tgenabled::text, t.tgconstraint FROM pg_catalog.pg_trigger t \
                WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND t.tgrelid >= 16384 ORDER BY t.oid";
     for r in ctx.query("triggers", sql).await? {
         let oid: u32 = r.get(0);
-        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else { continue };
+        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else {
+            continue;
+        };
         let name: String = r.get(2);
         let tn = quote_ident(&name);
         let mut sql = format!("{};", r.get::<_, String>(3));
@@ -147,8 +183,15 @@ pub(crate) async fn read_triggers(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
         if !state.is_empty() {
             sql += &format!("\nALTER TABLE {} {state} {tn};", rel.qualified);
         }
-        let obj = post("TRIGGER", Some(&rel.schema), &format!("{} {name}", rel.name))
-            .sql(sql, format!("DROP TRIGGER IF EXISTS {tn} ON {};", rel.qualified));
+        let obj = post(
+            "TRIGGER",
+            Some(&rel.schema),
+            &format!("{} {name}", rel.name),
+        )
+        .sql(
+            sql,
+            format!("DROP TRIGGER IF EXISTS {tn} ON {};", rel.qualified),
+        );
         let id = ctx.g.add(obj);
         ctx.g.depend(id, rel.id);
         ctx.g.claim((PG_TRIGGER, oid), id);
@@ -156,7 +199,11 @@ pub(crate) async fn read_triggers(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
         if constraint != 0 {
             ctx.g.claim((PG_CONSTRAINT, constraint), id);
         }
-        ctx.commentable((PG_TRIGGER, oid), id, format!("TRIGGER {tn} ON {}", rel.qualified));
+        ctx.commentable(
+            (PG_TRIGGER, oid),
+            id,
+            format!("TRIGGER {tn} ON {}", rel.qualified),
+        );
     }
     Ok(())
 }
@@ -166,7 +213,9 @@ pub(crate) async fn read_rules(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
                FROM pg_catalog.pg_rewrite r WHERE r.rulename <> '_RETURN' AND r.ev_class >= 16384 ORDER BY r.oid";
     for r in ctx.query("rules", sql).await? {
         let oid: u32 = r.get(0);
-        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else { continue };
+        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else {
+            continue;
+        };
         let name: String = r.get(2);
         let rn = quote_ident(&name);
         let mut sql: String = r.get(3);
@@ -179,12 +228,18 @@ pub(crate) async fn read_rules(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
         if !state.is_empty() {
             sql += &format!("\nALTER TABLE {} {state} {rn};", rel.qualified);
         }
-        let obj = post("RULE", Some(&rel.schema), &format!("{} {name}", rel.name))
-            .sql(sql, format!("DROP RULE IF EXISTS {rn} ON {};", rel.qualified));
+        let obj = post("RULE", Some(&rel.schema), &format!("{} {name}", rel.name)).sql(
+            sql,
+            format!("DROP RULE IF EXISTS {rn} ON {};", rel.qualified),
+        );
         let id = ctx.g.add(obj);
         ctx.g.depend(id, rel.id);
         ctx.g.claim((PG_REWRITE, oid), id);
-        ctx.commentable((PG_REWRITE, oid), id, format!("RULE {rn} ON {}", rel.qualified));
+        ctx.commentable(
+            (PG_REWRITE, oid),
+            id,
+            format!("RULE {rn} ON {}", rel.qualified),
+        );
     }
     Ok(())
 }
@@ -197,7 +252,9 @@ pub(crate) async fn read_policies(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
                FROM pg_catalog.pg_policy p ORDER BY p.oid";
     for r in ctx.query("policies", sql).await? {
         let oid: u32 = r.get(0);
-        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else { continue };
+        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else {
+            continue;
+        };
         let name: String = r.get(2);
         let pn = quote_ident(&name);
         let cmd = match r.get::<_, String>(3).as_str() {
@@ -207,7 +264,11 @@ pub(crate) async fn read_policies(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
             "d" => "DELETE",
             _ => "ALL",
         };
-        let how = if r.get::<_, bool>(4) { "PERMISSIVE" } else { "RESTRICTIVE" };
+        let how = if r.get::<_, bool>(4) {
+            "PERMISSIVE"
+        } else {
+            "RESTRICTIVE"
+        };
         let roles: Vec<Option<String>> = r.get(5);
         let mut to = Vec::new();
         for role in roles {
@@ -219,7 +280,11 @@ pub(crate) async fn read_policies(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
                 None => to.push("PUBLIC".to_string()),
             }
         }
-        let mut sql = format!("CREATE POLICY {pn} ON {} AS {how} FOR {cmd} TO {}", rel.qualified, to.join(", "));
+        let mut sql = format!(
+            "CREATE POLICY {pn} ON {} AS {how} FOR {cmd} TO {}",
+            rel.qualified,
+            to.join(", ")
+        );
         if let Some(q) = r.get::<_, Option<String>>(6) {
             sql += &format!(" USING ({q})");
         }
@@ -227,12 +292,18 @@ pub(crate) async fn read_policies(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
             sql += &format!(" WITH CHECK ({c})");
         }
         sql += ";";
-        let obj = post("POLICY", Some(&rel.schema), &format!("{} {name}", rel.name))
-            .sql(sql, format!("DROP POLICY IF EXISTS {pn} ON {};", rel.qualified));
+        let obj = post("POLICY", Some(&rel.schema), &format!("{} {name}", rel.name)).sql(
+            sql,
+            format!("DROP POLICY IF EXISTS {pn} ON {};", rel.qualified),
+        );
         let id = ctx.g.add(obj);
         ctx.g.depend(id, rel.id);
         ctx.g.claim((PG_POLICY, oid), id);
-        ctx.commentable((PG_POLICY, oid), id, format!("POLICY {pn} ON {}", rel.qualified));
+        ctx.commentable(
+            (PG_POLICY, oid),
+            id,
+            format!("POLICY {pn} ON {}", rel.qualified),
+        );
     }
     Ok(())
 }
@@ -245,7 +316,9 @@ pub(crate) async fn read_statistics(ctx: &mut Ctx<'_>) -> Result<(), CatalogErro
                ORDER BY s.oid";
     for r in ctx.query("extended statistics", sql).await? {
         let oid: u32 = r.get(0);
-        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else { continue };
+        let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else {
+            continue;
+        };
         let schema: String = r.get(2);
         let name: String = r.get(3);
         let qn = q(&schema, &name);
@@ -254,7 +327,8 @@ pub(crate) async fn read_statistics(ctx: &mut Ctx<'_>) -> Result<(), CatalogErro
             sql += &format!("\nALTER STATISTICS {qn} SET STATISTICS {t};");
         }
         let target = format!("STATISTICS {qn}");
-        let obj = post("STATISTICS", Some(&schema), &name).sql(sql, format!("DROP STATISTICS IF EXISTS {qn};"));
+        let obj = post("STATISTICS", Some(&schema), &name)
+            .sql(sql, format!("DROP STATISTICS IF EXISTS {qn};"));
         let id = ctx.add(obj, Some(r.get(7)), Some((&target, r.get(4))));
         ctx.g.depend(id, rel.id);
         ctx.g.claim((PG_STATISTIC_EXT, oid), id);

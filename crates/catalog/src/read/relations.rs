@@ -114,7 +114,9 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
     }
     for r in rels.iter().filter(|r| r.user_made && r.kind == 'S') {
         let owner = seqs.get(&r.oid).and_then(|s| s.owner_table);
-        if ctx.filter.relation_included(&r.schema, &r.name) || owner.is_some_and(|o| included.contains(&o)) {
+        if ctx.filter.relation_included(&r.schema, &r.name)
+            || owner.is_some_and(|o| included.contains(&o))
+        {
             included.insert(r.oid);
         }
     }
@@ -131,14 +133,22 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
     let mut matviews = Vec::new();
     for r in &rels {
         if r.extension.is_some() {
-            extension_config(ctx, r, cols.get(&r.oid).map(Vec::as_slice).unwrap_or_default());
+            extension_config(
+                ctx,
+                r,
+                cols.get(&r.oid).map(Vec::as_slice).unwrap_or_default(),
+            );
             continue;
         }
         if !included.contains(&r.oid) || r.kind == 'S' {
             continue;
         }
         if r.tablespace {
-            ctx.warn("TABLESPACE", &format!("{}.{}", r.schema, r.name), "created in the default tablespace: tablespaces are not dumped");
+            ctx.warn(
+                "TABLESPACE",
+                &format!("{}.{}", r.schema, r.name),
+                "created in the default tablespace: tablespaces are not dumped",
+            );
         }
         let columns = cols.get(&r.oid).cloned().unwrap_or_default();
         let id = match r.kind {
@@ -146,10 +156,22 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
                 let parent_cols: Vec<Vec<String>> = r
                     .parents
                     .iter()
-                    .map(|p| cols.get(p).map(|l| l.iter().map(|c| c.name.clone()).collect()).unwrap_or_default())
+                    .map(|p| {
+                        cols.get(p)
+                            .map(|l| l.iter().map(|c| c.name.clone()).collect())
+                            .unwrap_or_default()
+                    })
                     .collect();
                 let checks = checks.remove(&r.oid).unwrap_or_default();
-                table(ctx, r, &columns, &checks, &identity_of, &parent_cols, &by_oid)?
+                table(
+                    ctx,
+                    r,
+                    &columns,
+                    &checks,
+                    &identity_of,
+                    &parent_cols,
+                    &by_oid,
+                )?
             }
             'v' | 'm' => {
                 let id = view(ctx, r, &columns)?;
@@ -159,7 +181,11 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
                 id
             }
             'f' => {
-                ctx.warn("FOREIGN TABLE", &format!("{}.{}", r.schema, r.name), "foreign tables are not dumped yet");
+                ctx.warn(
+                    "FOREIGN TABLE",
+                    &format!("{}.{}", r.schema, r.name),
+                    "foreign tables are not dumped yet",
+                );
                 continue;
             }
             _ => continue,
@@ -171,7 +197,10 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
         }
         column_acls(ctx, r, id, &columns)?;
     }
-    for r in rels.iter().filter(|r| r.kind == 'S' && included.contains(&r.oid)) {
+    for r in rels
+        .iter()
+        .filter(|r| r.kind == 'S' && included.contains(&r.oid))
+    {
         if let Some(s) = seqs.get(&r.oid) {
             sequence(ctx, r, s)?;
         }
@@ -183,8 +212,10 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
     }
     for (r, id) in matviews {
         if r.populated {
-            let obj = post("MATERIALIZED VIEW DATA", Some(&r.schema), &r.name)
-                .sql(format!("REFRESH MATERIALIZED VIEW {};", r.qualified()), String::new());
+            let obj = post("MATERIALIZED VIEW DATA", Some(&r.schema), &r.name).sql(
+                format!("REFRESH MATERIALIZED VIEW {};", r.qualified()),
+                String::new(),
+            );
             let data = ctx.g.add(obj);
             ctx.g.depend(data, id);
             ctx.matview_data.insert(id, data);
@@ -435,7 +466,8 @@ fn table(
     for c in columns {
         let printed = r.of_type.is_none() && (!inherits || c.is_local || keep_order);
         if !printed {
-            if c.not_null && (!c.parent_not_null || (c.not_null_name.is_some() && c.not_null_local)) {
+            if c.not_null && (!c.parent_not_null || (c.not_null_name.is_some() && c.not_null_local))
+            {
                 match &c.not_null_name {
                     Some(n) => {
                         after += &format!(
@@ -445,7 +477,12 @@ fn table(
                             if c.not_null_valid { "" } else { " NOT VALID" }
                         )
                     }
-                    None => after += &format!("ALTER TABLE ONLY {qn} ALTER COLUMN {} SET NOT NULL;\n", quote_ident(&c.name)),
+                    None => {
+                        after += &format!(
+                            "ALTER TABLE ONLY {qn} ALTER COLUMN {} SET NOT NULL;\n",
+                            quote_ident(&c.name)
+                        )
+                    }
                 }
             }
             continue;
@@ -455,13 +492,28 @@ fn table(
             line += &format!(" COLLATE {coll}");
         }
         if let Some(expr) = c.default.as_ref().filter(|_| !c.generated.is_empty()) {
-            let kind = if c.generated == "v" { "VIRTUAL" } else { "STORED" };
+            let kind = if c.generated == "v" {
+                "VIRTUAL"
+            } else {
+                "STORED"
+            };
             line += &format!(" GENERATED ALWAYS AS ({expr}) {kind}");
-        } else if let Some(expr) = c.default.as_ref().filter(|_| default_inline(c, inherits, keep_order)) {
+        } else if let Some(expr) = c
+            .default
+            .as_ref()
+            .filter(|_| default_inline(c, inherits, keep_order))
+        {
             line += &format!(" DEFAULT {expr}");
         }
-        if let Some((seq, s)) = identity_of.get(&(r.oid, c.attnum)).filter(|_| !r.is_partition) {
-            let when = if c.identity == "a" { "ALWAYS" } else { "BY DEFAULT" };
+        if let Some((seq, s)) = identity_of
+            .get(&(r.oid, c.attnum))
+            .filter(|_| !r.is_partition)
+        {
+            let when = if c.identity == "a" {
+                "ALWAYS"
+            } else {
+                "BY DEFAULT"
+            };
             line += &format!(
                 " GENERATED {when} AS IDENTITY (\n    SEQUENCE NAME {}\n    {}\n)",
                 seq.qualified(),
@@ -534,14 +586,20 @@ fn table(
         _ => {}
     }
     let target = format!("TABLE {qn}");
-    let obj = pre("TABLE", Some(&r.schema), &r.name).sql(sql.trim_end().to_string(), format!("DROP TABLE IF EXISTS {qn};"));
+    let obj = pre("TABLE", Some(&r.schema), &r.name).sql(
+        sql.trim_end().to_string(),
+        format!("DROP TABLE IF EXISTS {qn};"),
+    );
     let id = ctx.add(obj, Some(r.nsp), Some((&target, r.owner.clone())));
     claim_relation(ctx, r, id, &target);
     for c in columns {
         if let Some((seq, _)) = identity_of.get(&(r.oid, c.attnum)) {
             ctx.g.claim((PG_CLASS, seq.oid), id);
         }
-        if let Some(d) = c.default_oid.filter(|_| !c.generated.is_empty() || default_inline(c, inherits, keep_order)) {
+        if let Some(d) = c
+            .default_oid
+            .filter(|_| !c.generated.is_empty() || default_inline(c, inherits, keep_order))
+        {
             ctx.g.claim((PG_ATTRDEF, d), id);
         }
     }
@@ -550,7 +608,11 @@ fn table(
             not_valid_check(ctx, r, id, k);
         } else {
             ctx.g.claim((PG_CONSTRAINT, k.oid), id);
-            ctx.commentable((PG_CONSTRAINT, k.oid), id, format!("CONSTRAINT {} ON {qn}", quote_ident(&k.name)));
+            ctx.commentable(
+                (PG_CONSTRAINT, k.oid),
+                id,
+                format!("CONSTRAINT {} ON {qn}", quote_ident(&k.name)),
+            );
         }
     }
     if r.row_security || r.force_row_security {
@@ -561,7 +623,8 @@ fn table(
         if r.force_row_security {
             sql += &format!("ALTER TABLE ONLY {qn} FORCE ROW LEVEL SECURITY;\n");
         }
-        let obj = post("ROW SECURITY", Some(&r.schema), &r.name).sql(sql.trim_end().to_string(), String::new());
+        let obj = post("ROW SECURITY", Some(&r.schema), &r.name)
+            .sql(sql.trim_end().to_string(), String::new());
         let rs = ctx.g.add(obj);
         ctx.g.depend(rs, id);
     }
@@ -613,11 +676,14 @@ fn column_settings(keyword: &str, qn: &str, columns: &[Col]) -> String {
                 "m" => "MAIN",
                 _ => "EXTENDED",
             };
-            sql += &format!("ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET STORAGE {storage};\n");
+            sql +=
+                &format!("ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET STORAGE {storage};\n");
         }
         if let Some(m) = &c.compression {
             let method = if m == "l" { "lz4" } else { "pglz" };
-            sql += &format!("ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET COMPRESSION {method};\n");
+            sql += &format!(
+                "ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET COMPRESSION {method};\n"
+            );
         }
         if let Some(n) = c.stat_target {
             sql += &format!("ALTER {keyword} ONLY {qn} ALTER COLUMN {col} SET STATISTICS {n};\n");
@@ -653,14 +719,23 @@ fn claim_relation(ctx: &mut Ctx<'_>, r: &RelRow, id: usize, target: &str) {
 fn not_valid_check(ctx: &mut Ctx<'_>, r: &RelRow, table: usize, k: &Check) {
     let qn = r.qualified();
     let cn = quote_ident(&k.name);
-    let obj = post("CHECK CONSTRAINT", Some(&r.schema), &format!("{} {}", r.name, k.name)).sql(
+    let obj = post(
+        "CHECK CONSTRAINT",
+        Some(&r.schema),
+        &format!("{} {}", r.name, k.name),
+    )
+    .sql(
         format!("ALTER TABLE {qn}\n    ADD CONSTRAINT {cn} {};", k.def),
         format!("ALTER TABLE IF EXISTS {qn} DROP CONSTRAINT IF EXISTS {cn};"),
     );
     let id = ctx.g.add(obj);
     ctx.g.depend(id, table);
     ctx.g.claim((PG_CONSTRAINT, k.oid), id);
-    ctx.commentable((PG_CONSTRAINT, k.oid), id, format!("CONSTRAINT {cn} ON {qn}"));
+    ctx.commentable(
+        (PG_CONSTRAINT, k.oid),
+        id,
+        format!("CONSTRAINT {cn} ON {qn}"),
+    );
 }
 
 /// A default not written into CREATE TABLE: a separate "DEFAULT" object.
@@ -671,25 +746,45 @@ fn column_default(ctx: &mut Ctx<'_>, r: &RelRow, table: usize, c: &Col) {
     }
     let expr = c.default.clone().unwrap_or_default();
     // An inherited column that got the parent's default at creation needs nothing.
-    if !c.is_local && c.parent_default.as_deref() == Some(expr.as_str()) && !c.default_needs_relation {
+    if !c.is_local
+        && c.parent_default.as_deref() == Some(expr.as_str())
+        && !c.default_needs_relation
+    {
         ctx.g.claim((PG_ATTRDEF, def_oid), table);
         return;
     }
     let keyword = if r.kind == 'v' { "VIEW" } else { "TABLE ONLY" };
     let qn = r.qualified();
     let col = quote_ident(&c.name);
-    let obj = pre("DEFAULT", Some(&r.schema), &format!("{} {}", r.name, c.name)).sql(
+    let obj = pre(
+        "DEFAULT",
+        Some(&r.schema),
+        &format!("{} {}", r.name, c.name),
+    )
+    .sql(
         format!("ALTER {keyword} {qn} ALTER COLUMN {col} SET DEFAULT {expr};"),
-        format!("ALTER {} IF EXISTS {qn} ALTER COLUMN {col} DROP DEFAULT;", keyword.trim_end_matches(" ONLY")),
+        format!(
+            "ALTER {} IF EXISTS {qn} ALTER COLUMN {col} DROP DEFAULT;",
+            keyword.trim_end_matches(" ONLY")
+        ),
     );
     let id = ctx.g.add(obj);
     ctx.g.depend(id, table);
     ctx.g.claim((PG_ATTRDEF, def_oid), id);
 }
 
-fn column_acls(ctx: &mut Ctx<'_>, r: &RelRow, id: usize, columns: &[Col]) -> Result<(), CatalogError> {
+fn column_acls(
+    ctx: &mut Ctx<'_>,
+    r: &RelRow,
+    id: usize,
+    columns: &[Col],
+) -> Result<(), CatalogError> {
     let qn = r.qualified();
-    let on = if r.kind == 'S' { format!("SEQUENCE {qn}") } else { format!("TABLE {qn}") };
+    let on = if r.kind == 'S' {
+        format!("SEQUENCE {qn}")
+    } else {
+        format!("TABLE {qn}")
+    };
     let mut sql = match &r.acl {
         Some(acl) => acl_sql(
             &AclTarget {
@@ -705,7 +800,10 @@ fn column_acls(ctx: &mut Ctx<'_>, r: &RelRow, id: usize, columns: &[Col]) -> Res
         None => String::new(),
     };
     for c in columns {
-        ctx.columns.insert((r.oid, c.attnum), (Some(id), format!("COLUMN {qn}.{}", quote_ident(&c.name))));
+        ctx.columns.insert(
+            (r.oid, c.attnum),
+            (Some(id), format!("COLUMN {qn}.{}", quote_ident(&c.name))),
+        );
         if let Some(acl) = &c.acl {
             let target = AclTarget {
                 prefix: "",
@@ -724,20 +822,34 @@ fn view(ctx: &mut Ctx<'_>, r: &RelRow, columns: &[Col]) -> Result<usize, Catalog
     let qn = r.qualified();
     let def = r.viewdef.clone().unwrap_or_default();
     let def = def.trim_end().trim_end_matches(';');
-    let with = r.options.as_ref().map(|o| format!(" WITH ({o})")).unwrap_or_default();
+    let with = r
+        .options
+        .as_ref()
+        .map(|o| format!(" WITH ({o})"))
+        .unwrap_or_default();
     let (kind, keyword, sql) = if r.kind == 'm' {
-        let using = r.am.as_ref().map(|a| format!(" USING {}", quote_ident(a))).unwrap_or_default();
+        let using =
+            r.am.as_ref()
+                .map(|a| format!(" USING {}", quote_ident(a)))
+                .unwrap_or_default();
         (
             "MATERIALIZED VIEW",
             "MATERIALIZED VIEW",
             format!("CREATE MATERIALIZED VIEW {qn}{using}{with} AS\n{def}\n  WITH NO DATA;\n"),
         )
     } else {
-        ("VIEW", "VIEW", format!("CREATE VIEW {qn}{with} AS\n{def};\n"))
+        (
+            "VIEW",
+            "VIEW",
+            format!("CREATE VIEW {qn}{with} AS\n{def};\n"),
+        )
     };
     let sql = sql + &column_settings(keyword, &qn, columns);
     let target = format!("{keyword} {qn}");
-    let obj = pre(kind, Some(&r.schema), &r.name).sql(sql.trim_end().to_string(), format!("DROP {keyword} IF EXISTS {qn};"));
+    let obj = pre(kind, Some(&r.schema), &r.name).sql(
+        sql.trim_end().to_string(),
+        format!("DROP {keyword} IF EXISTS {qn};"),
+    );
     let id = ctx.add(obj, Some(r.nsp), Some((&target, r.owner.clone())));
     claim_relation(ctx, r, id, &target);
     Ok(id)
@@ -758,16 +870,22 @@ fn sequence(ctx: &mut Ctx<'_>, r: &RelRow, s: &Seq) -> Result<(), CatalogError> 
         seq_options(s)
     );
     let target = format!("SEQUENCE {qn}");
-    let obj = pre("SEQUENCE", Some(&r.schema), &r.name).sql(sql, format!("DROP SEQUENCE IF EXISTS {qn};"));
+    let obj = pre("SEQUENCE", Some(&r.schema), &r.name)
+        .sql(sql, format!("DROP SEQUENCE IF EXISTS {qn};"));
     let id = ctx.add(obj, Some(r.nsp), Some((&target, r.owner.clone())));
     claim_relation(ctx, r, id, &target);
     ctx.seq_objects.insert(r.oid, (id, qn.clone()));
     if let (Some(t), Some(c)) = (s.owner_table, s.owner_column) {
         let table = ctx.rels.get(&t).cloned();
-        let column = ctx.columns.get(&(t, c)).map(|(_, target)| target.trim_start_matches("COLUMN ").to_string());
+        let column = ctx
+            .columns
+            .get(&(t, c))
+            .map(|(_, target)| target.trim_start_matches("COLUMN ").to_string());
         if let (Some(table), Some(column)) = (table, column) {
-            let obj = pre("SEQUENCE OWNED BY", Some(&r.schema), &r.name)
-                .sql(format!("ALTER SEQUENCE {qn} OWNED BY {column};"), String::new());
+            let obj = pre("SEQUENCE OWNED BY", Some(&r.schema), &r.name).sql(
+                format!("ALTER SEQUENCE {qn} OWNED BY {column};"),
+                String::new(),
+            );
             let owned = ctx.g.add(obj);
             ctx.g.depend(owned, id);
             ctx.g.depend(owned, table.id);
@@ -777,13 +895,26 @@ fn sequence(ctx: &mut Ctx<'_>, r: &RelRow, s: &Seq) -> Result<(), CatalogError> 
 }
 
 fn attach_partition(ctx: &mut Ctx<'_>, r: &RelRow, by_oid: &HashMap<u32, &RelRow>) {
-    let (Some(child), Some(parent_oid)) = (ctx.rels.get(&r.oid).cloned(), r.parents.first()) else { return };
-    let Some(parent) = ctx.rels.get(parent_oid).cloned() else { return };
+    let (Some(child), Some(parent_oid)) = (ctx.rels.get(&r.oid).cloned(), r.parents.first()) else {
+        return;
+    };
+    let Some(parent) = ctx.rels.get(parent_oid).cloned() else {
+        return;
+    };
     let bound = r.bound.clone().unwrap_or_default();
-    let parent_qn = by_oid.get(parent_oid).map(|p| p.qualified()).unwrap_or_default();
+    let parent_qn = by_oid
+        .get(parent_oid)
+        .map(|p| p.qualified())
+        .unwrap_or_default();
     let obj = pre("TABLE ATTACH", Some(&r.schema), &r.name).sql(
-        format!("ALTER TABLE ONLY {parent_qn} ATTACH PARTITION {} {bound};", child.qualified),
-        format!("ALTER TABLE IF EXISTS {parent_qn} DETACH PARTITION {};", child.qualified),
+        format!(
+            "ALTER TABLE ONLY {parent_qn} ATTACH PARTITION {} {bound};",
+            child.qualified
+        ),
+        format!(
+            "ALTER TABLE IF EXISTS {parent_qn} DETACH PARTITION {};",
+            child.qualified
+        ),
     );
     let id = ctx.g.add(obj);
     ctx.g.depend(id, parent.id);
@@ -792,7 +923,9 @@ fn attach_partition(ctx: &mut Ctx<'_>, r: &RelRow, by_oid: &HashMap<u32, &RelRow
 
 /// An extension's configuration table: its rows are dumped, its DDL is the extension's.
 fn extension_config(ctx: &mut Ctx<'_>, r: &RelRow, columns: &[Col]) {
-    let Some(ext) = r.extension.and_then(|x| ctx.g.id_of((PG_EXTENSION, x))) else { return };
+    let Some(ext) = r.extension.and_then(|x| ctx.g.id_of((PG_EXTENSION, x))) else {
+        return;
+    };
     if r.kind == 'S' {
         ctx.seq_objects.insert(r.oid, (ext, r.qualified()));
         return;
@@ -816,10 +949,18 @@ fn extension_config(ctx: &mut Ctx<'_>, r: &RelRow, columns: &[Col]) {
 }
 
 /// "SEQUENCE SET" objects: the current values, read in batches.
-async fn sequence_values(ctx: &mut Ctx<'_>, rels: &[RelRow], _seqs: &HashMap<u32, Seq>) -> Result<(), CatalogError> {
+async fn sequence_values(
+    ctx: &mut Ctx<'_>,
+    rels: &[RelRow],
+    _seqs: &HashMap<u32, Seq>,
+) -> Result<(), CatalogError> {
     let wanted: Vec<(u32, usize, String, &RelRow)> = rels
         .iter()
-        .filter_map(|r| ctx.seq_objects.get(&r.oid).map(|(id, qn)| (r.oid, *id, qn.clone(), r)))
+        .filter_map(|r| {
+            ctx.seq_objects
+                .get(&r.oid)
+                .map(|(id, qn)| (r.oid, *id, qn.clone(), r))
+        })
         .collect();
     for chunk in wanted.chunks(200) {
         let sql = chunk
@@ -834,9 +975,14 @@ async fn sequence_values(ctx: &mut Ctx<'_>, rels: &[RelRow], _seqs: &HashMap<u32
             .map(|r| (r.get(0), (r.get(1), r.get(2))))
             .collect();
         for (oid, id, qn, r) in chunk {
-            let Some((last, called)) = values.get(oid) else { continue };
+            let Some((last, called)) = values.get(oid) else {
+                continue;
+            };
             let obj = Obj::new("SEQUENCE SET", Some(&r.schema), &r.name, Section::Data).sql(
-                format!("SELECT pg_catalog.setval({}, {last}, {called});", quote_literal(qn)),
+                format!(
+                    "SELECT pg_catalog.setval({}, {last}, {called});",
+                    quote_literal(qn)
+                ),
                 String::new(),
             );
             let set = ctx.g.add(obj);

@@ -47,7 +47,8 @@ pub(crate) async fn read_types(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
     let attrs = read_composite_attributes(ctx).await?;
     let checks = read_domain_constraints(ctx).await?;
     for r in rows {
-        let (oid, nsp, schema, name): (u32, u32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (oid, nsp, schema, name): (u32, u32, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
         if !ctx.in_schema(nsp, &schema) {
             continue;
         }
@@ -56,8 +57,19 @@ pub(crate) async fn read_types(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
         let qn = q(&schema, &name);
         let (kind, keyword, body) = match typtype.as_str() {
             "e" => {
-                let labels: Vec<String> = r.get::<_, Vec<String>>(9).iter().map(|l| quote_literal(l)).collect();
-                ("TYPE", "TYPE", format!("CREATE TYPE {qn} AS ENUM (\n    {}\n);", labels.join(",\n    ")))
+                let labels: Vec<String> = r
+                    .get::<_, Vec<String>>(9)
+                    .iter()
+                    .map(|l| quote_literal(l))
+                    .collect();
+                (
+                    "TYPE",
+                    "TYPE",
+                    format!(
+                        "CREATE TYPE {qn} AS ENUM (\n    {}\n);",
+                        labels.join(",\n    ")
+                    ),
+                )
             }
             "c" => {
                 let relid: u32 = r.get(22);
@@ -69,9 +81,16 @@ pub(crate) async fn read_types(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
                         line += &format!(" COLLATE {c}");
                     }
                     lines.push(line);
-                    ctx.columns.insert((relid, attnum), (None, format!("COLUMN {qn}.{}", quote_ident(&col))));
+                    ctx.columns.insert(
+                        (relid, attnum),
+                        (None, format!("COLUMN {qn}.{}", quote_ident(&col))),
+                    );
                 }
-                ("TYPE", "TYPE", format!("CREATE TYPE {qn} AS (\n    {}\n);", lines.join(",\n    ")))
+                (
+                    "TYPE",
+                    "TYPE",
+                    format!("CREATE TYPE {qn} AS (\n    {}\n);", lines.join(",\n    ")),
+                )
             }
             "d" => {
                 let mut sql = format!("CREATE DOMAIN {qn} AS {}", r.get::<_, String>(10));
@@ -89,7 +108,11 @@ pub(crate) async fn read_types(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
                     if c.validated {
                         sql += &format!("\n    CONSTRAINT {} {}", quote_ident(&c.name), c.def);
                     } else {
-                        later += &format!("\nALTER DOMAIN {qn} ADD CONSTRAINT {} {};", quote_ident(&c.name), c.def);
+                        later += &format!(
+                            "\nALTER DOMAIN {qn} ADD CONSTRAINT {} {};",
+                            quote_ident(&c.name),
+                            c.def
+                        );
                     }
                 }
                 sql += ";";
@@ -113,11 +136,19 @@ pub(crate) async fn read_types(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
                 if let Some(f) = r.get::<_, Option<String>>(18) {
                     opts.push(format!("subtype_diff = {f}"));
                 }
-                ("TYPE", "TYPE", format!("CREATE TYPE {qn} AS RANGE (\n    {}\n);", opts.join(",\n    ")))
+                (
+                    "TYPE",
+                    "TYPE",
+                    format!(
+                        "CREATE TYPE {qn} AS RANGE (\n    {}\n);",
+                        opts.join(",\n    ")
+                    ),
+                )
             }
         };
         let target = format!("{keyword} {qn}");
-        let obj = pre(kind, Some(&schema), &name).sql(body, format!("DROP {keyword} IF EXISTS {qn};"));
+        let obj =
+            pre(kind, Some(&schema), &name).sql(body, format!("DROP {keyword} IF EXISTS {qn};"));
         let id = ctx.add(obj, Some(nsp), Some((&target, owner.clone())));
         ctx.g.claim((PG_TYPE, oid), id);
         ctx.g.claim((PG_TYPE, r.get(6)), id);
@@ -175,7 +206,9 @@ struct DomainConstraint {
     validated: bool,
 }
 
-async fn read_domain_constraints(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<DomainConstraint>>, CatalogError> {
+async fn read_domain_constraints(
+    ctx: &Ctx<'_>,
+) -> Result<HashMap<u32, Vec<DomainConstraint>>, CatalogError> {
     let sql = "SELECT c.contypid, c.oid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), c.convalidated \
                FROM pg_catalog.pg_constraint c WHERE c.contypid <> 0 ORDER BY c.contypid, c.conname";
     let mut out: HashMap<u32, Vec<DomainConstraint>> = HashMap::new();

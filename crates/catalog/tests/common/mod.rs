@@ -35,7 +35,12 @@ pub fn check_order(c: &Catalog) {
         assert!(o.section >= last, "section order broken at {}", label(o));
         last = o.section;
         for &d in &o.deps {
-            assert!(d < o.id, "{} depends on later {}", label(o), label(&c.objects[d as usize]));
+            assert!(
+                d < o.id,
+                "{} depends on later {}",
+                label(o),
+                label(&c.objects[d as usize])
+            );
         }
         assert!(
             o.create_sql.trim_end().ends_with(';'),
@@ -61,8 +66,14 @@ pub async fn replay(c: &Catalog, target: &TestDb) {
             sql += owner;
         }
         if let Err(e) = client.batch_execute(&sql).await {
-            let detail = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string());
-            panic!("restoring {} failed: {detail}\n--- SQL ---\n{sql}", label(o));
+            let detail = e
+                .as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_else(|| e.to_string());
+            panic!(
+                "restoring {} failed: {detail}\n--- SQL ---\n{sql}",
+                label(o)
+            );
         }
     }
 }
@@ -76,14 +87,22 @@ pub async fn assert_roundtrip(source: &TestDb, opts: &CatalogOptions) -> Catalog
     if a != b {
         let path = std::env::temp_dir().join(format!("{}.diff", source.name));
         std::fs::write(&path, format!("=== source\n{a}\n=== restored\n{b}")).unwrap();
-        panic!("pg_dump --schema-only differs after the round trip ({})\n{}", path.display(), first_difference(&a, &b));
+        panic!(
+            "pg_dump --schema-only differs after the round trip ({})\n{}",
+            path.display(),
+            first_difference(&a, &b)
+        );
     }
     catalog
 }
 
 fn first_difference(a: &str, b: &str) -> String {
     let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
-    let i = la.iter().zip(&lb).position(|(x, y)| x != y).unwrap_or(la.len().min(lb.len()));
+    let i = la
+        .iter()
+        .zip(&lb)
+        .position(|(x, y)| x != y)
+        .unwrap_or(la.len().min(lb.len()));
     let from = i.saturating_sub(5);
     format!(
         "--- source from line {from}:\n{}\n--- restored:\n{}",
@@ -109,5 +128,9 @@ pub fn objects_of<'a>(c: &'a Catalog, kind: &str) -> Vec<&'a DdlObject> {
 }
 
 pub fn sql_of(c: &Catalog, kind: &str) -> String {
-    objects_of(c, kind).iter().map(|o| o.create_sql.as_str()).collect::<Vec<_>>().join("\n")
+    objects_of(c, kind)
+        .iter()
+        .map(|o| o.create_sql.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
