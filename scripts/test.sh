@@ -5,6 +5,7 @@
 #
 #   scripts/test.sh                      # everything
 #   scripts/test.sh -p pgark-catalog     # extra arguments go to `cargo test`
+#   scripts/test.sh -- learnapp          # (-p picks packages instead of the workspace)
 #
 # Environment:
 #   PGARK_PG_VERSION=18        test against .pg/18 (fetched if missing)
@@ -43,23 +44,33 @@ find_server() {
     return 1
 }
 
-install_postgres() {
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        log "PostgreSQL server not found: installing Debian's postgresql package"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q
-        apt-get install -y -q --no-install-recommends postgresql
-    else
-        die "PostgreSQL server binaries not found. Install them (Debian/Ubuntu: sudo apt-get install postgresql), \
-or run scripts/get-postgres.sh 18 and set PGARK_PG_VERSION=18, or set PGARK_PG_BIN to a bin directory"
+apt_updated=
+apt_install() {
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        return 1
     fi
+    export DEBIAN_FRONTEND=noninteractive
+    if [[ -z $apt_updated ]]; then
+        apt-get update -q
+        apt_updated=1
+    fi
+    apt-get install -y -q --no-install-recommends "$@"
 }
 
 if [[ -n ${PGARK_PG_VERSION:-} ]]; then
     bash scripts/get-postgres.sh "$PGARK_PG_VERSION" >/dev/null
 elif ! find_server; then
-    install_postgres
+    log "PostgreSQL server not found: installing Debian's postgresql package"
+    apt_install postgresql \
+        || die "PostgreSQL server binaries not found. Install them (Debian/Ubuntu: sudo apt-get install postgresql), \
+or run scripts/get-postgres.sh 18 and set PGARK_PG_VERSION=18, or set PGARK_PG_BIN to a bin directory"
     find_server || die "PostgreSQL is still not found after installing it"
+fi
+
+# TLS tests make their certificates with the openssl command.
+if ! command -v openssl >/dev/null; then
+    log "installing openssl"
+    apt_install openssl || die "the openssl command is missing (Debian/Ubuntu: sudo apt-get install openssl)"
 fi
 
 ensure_component() {
@@ -79,19 +90,36 @@ if [[ -z ${PGARK_SKIP_LINT:-} ]]; then
     cargo clippy --workspace --all-targets -- -D warnings
 fi
 
-log "cargo test --workspace --all-targets $*"
-cargo test --workspace --all-targets "$@"
+# The whole workspace unless the caller picked packages.
+scope=(--workspace)
+for arg in "$@"; do
+    [[ $arg == -- ]] && break
+    [[ $arg == -p || $arg == --package* || $arg == -p?* ]] && scope=()
+done
+
+log "cargo test ${scope[*]} --all-targets $*"
+cargo test "${scope[@]}" --all-targets "$@"
 
 if [[ -z ${PGARK_SKIP_DOCTESTS:-} ]]; then
-    log "cargo test --workspace --doc"
-    cargo test --workspace --doc
+    log "cargo test ${scope[*]} --doc $*"
+    cargo test "${scope[@]}" --doc "$@"
 fi
 
+# The version matrix reuses the caller's cargo arguments; the name filter
+# goes after their `--`, or after one of ours.
 filter=${PGARK_MATRIX_FILTER:-roundtrip}
+matrix_args=("$@" --)
+for arg in "$@"; do
+    if [[ $arg == -- ]]; then
+        matrix_args=("$@")
+        break
+    fi
+done
+matrix_args+=("$filter")
 for version in ${PGARK_TEST_VERSIONS:-}; do
     bash scripts/get-postgres.sh "$version" >/dev/null
     log "PostgreSQL $version: tests matching '$filter'"
-    PGARK_PG_VERSION=$version cargo test --workspace --all-targets -- "$filter"
+    PGARK_PG_VERSION=$version cargo test "${scope[@]}" --all-targets "${matrix_args[@]}"
 done
 
 log "all tests passed"

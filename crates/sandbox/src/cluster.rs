@@ -73,7 +73,7 @@ impl Cluster {
         let bin_dir = find_bin_dir(opts.bin_dir.as_deref())?;
         let version_num = bins::version_num(&bin_dir)?;
         let run_as = os_user::server_identity()?;
-        let temp_root = std::env::temp_dir();
+        let temp_root = temp_root();
         stale::remove_abandoned_clusters(&temp_root);
         let base_dir = make_base_dir(&temp_root, run_as)?;
         // From here on a failure drops `cluster`, which deletes the directory.
@@ -115,6 +115,20 @@ impl Cluster {
     /// Path of a program (`pg_dump`, `psql`, …) of this cluster's installation.
     pub fn bin(&self, name: &str) -> PathBuf {
         self.bin_dir.join(name)
+    }
+
+    /// A command running a client program of this installation (`psql`,
+    /// `pg_dump`, `pg_restore`, …) that connects to `dbname` as the superuser
+    /// by default: PGHOST, PGPORT, PGUSER and PGDATABASE are set, the
+    /// caller's other PG* variables (PGSSLMODE, PGOPTIONS, …) removed.
+    pub fn client_command(&self, program: &str, dbname: &str) -> Command {
+        let mut cmd = Command::new(self.bin(program));
+        remove_pg_env(&mut cmd);
+        cmd.env("PGHOST", HOST)
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", &self.superuser)
+            .env("PGDATABASE", dbname);
+        cmd
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -463,11 +477,7 @@ impl Cluster {
         let mut cmd = Command::new(self.bin(name));
         cmd.current_dir(&self.base_dir);
         // Our PG* environment (PGDATA, PGPORT, …) is for clients, not for this server.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("PG") {
-                cmd.env_remove(key);
-            }
-        }
+        remove_pg_env(&mut cmd);
         if let Some(ids) = self.run_as {
             cmd.uid(ids.uid).gid(ids.gid);
         }
@@ -485,6 +495,14 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.destroy();
+    }
+}
+
+fn remove_pg_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            cmd.env_remove(key);
+        }
     }
 }
 
@@ -513,6 +531,18 @@ fn run(cmd: &mut Command, program: &Path) -> Result<Output, SandboxError> {
         status: out.status.to_string(),
         output: text.trim().to_string(),
     })
+}
+
+/// The socket lives in the cluster directory, and Unix socket paths are
+/// limited to about 100 bytes: a long `$TMPDIR` (macOS has them) falls back
+/// to /tmp.
+fn temp_root() -> PathBuf {
+    let dir = std::env::temp_dir();
+    if dir.as_os_str().len() > 60 && Path::new("/tmp").is_dir() {
+        PathBuf::from("/tmp")
+    } else {
+        dir
+    }
 }
 
 fn make_base_dir(temp_root: &Path, run_as: Option<RunAs>) -> Result<PathBuf, SandboxError> {

@@ -14,7 +14,6 @@
 //! `PGARK_PG_VERSION=18` (after `scripts/get-postgres.sh 18`) or
 //! `PGARK_PG_BIN=/path/to/bin` to test against another PostgreSQL.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
@@ -205,20 +204,20 @@ impl TestDb {
     /// Raw output of the cluster's `pg_dump` with `args` (plus connection
     /// options) on this database; panics with pg_dump's stderr on failure.
     pub fn pg_dump(&self, args: &[&str]) -> String {
-        let program = self.cluster.bin("pg_dump");
-        let out = Command::new(&program)
-            .args(["--host", self.cluster.host()])
-            .args(["--port", &self.cluster.port().to_string()])
-            .args(["--username", self.cluster.superuser()])
-            .args(["--dbname", &self.name])
+        let out = self
+            .cluster
+            .client_command("pg_dump", &self.name)
             .args(args)
-            .env_remove("PGOPTIONS")
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run pg_dump of {}: {e}",
+                    self.cluster.bin_dir().display()
+                )
+            });
         if !out.status.success() {
             panic!(
-                "{} {args:?} on {} failed ({}): {}",
-                program.display(),
+                "pg_dump {args:?} on {} failed ({}): {}",
                 self.name,
                 out.status,
                 String::from_utf8_lossy(&out.stderr)

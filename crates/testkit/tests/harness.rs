@@ -410,15 +410,10 @@ async fn psql_loads_the_same_learnapp() {
     let by_loader = fresh_learnapp_db(1).await;
     let by_psql = fresh_db().await;
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/learnapp");
-    let out = Command::new(by_psql.cluster().bin("psql"))
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            &by_psql.conninfo(),
-        ])
+    let out = by_psql
+        .cluster()
+        .client_command("psql", &by_psql.name)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
         .arg("-f")
         .arg(fixtures.join("schema.sql"))
         .arg("-f")
@@ -494,4 +489,82 @@ async fn databases(cluster: &Cluster) -> Vec<String> {
         .await
         .unwrap();
     rows.iter().map(|r| r.get(0)).collect()
+}
+
+/// TLS set up the way the conn tests need it: key and certificate written
+/// as server files, ssl switched on by a reload.
+#[tokio::test]
+async fn ssl_can_be_switched_on_with_server_files() {
+    let own = Cluster::start(ClusterOptions::default()).unwrap();
+    let scratch = std::env::temp_dir().join(format!("pgark-testkit-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let openssl = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(scratch.join("key.pem"))
+        .arg("-out")
+        .arg(scratch.join("cert.pem"))
+        .output()
+        .expect("the openssl command is needed (Debian: apt-get install openssl)");
+    assert!(
+        openssl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+    let key = own
+        .write_server_file(
+            "server.key",
+            &std::fs::read(scratch.join("key.pem")).unwrap(),
+        )
+        .unwrap();
+    let cert = own
+        .write_server_file(
+            "server.crt",
+            &std::fs::read(scratch.join("cert.pem")).unwrap(),
+        )
+        .unwrap();
+    std::fs::remove_dir_all(&scratch).unwrap();
+    own.append_conf(&[
+        ("ssl", "on"),
+        ("ssl_key_file", key.to_str().unwrap()),
+        ("ssl_cert_file", cert.to_str().unwrap()),
+    ])
+    .unwrap();
+    own.reload().unwrap();
+
+    let mut used_ssl = String::new();
+    for _ in 0..100 {
+        let out = own
+            .client_command("psql", "postgres")
+            .env("PGSSLMODE", "require")
+            .args([
+                "-X",
+                "-At",
+                "-c",
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ])
+            .output()
+            .unwrap();
+        used_ssl = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if used_ssl == "t" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        used_ssl,
+        "t",
+        "server log: {}",
+        std::fs::read_to_string(own.log_path()).unwrap()
+    );
 }
