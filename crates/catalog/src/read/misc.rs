@@ -374,12 +374,8 @@ pub(crate) async fn read_publications(ctx: &mut Ctx<'_>) -> Result<(), CatalogEr
         if r.get::<_, bool>(8) {
             with += ", publish_via_partition_root = true";
         }
-        if let Some(g) = r.get::<_, Option<String>>(9) {
-            with += if g == "s" {
-                ", publish_generated_columns = stored"
-            } else {
-                ", publish_generated_columns = none"
-            };
+        if r.get::<_, Option<String>>(9).as_deref() == Some("s") {
+            with += ", publish_generated_columns = stored";
         }
         let all = if r.get::<_, bool>(3) {
             " FOR ALL TABLES"
