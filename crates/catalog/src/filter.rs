@@ -49,7 +49,7 @@ impl Filter {
     pub fn relation_included(&self, schema: &str, name: &str) -> bool {
         let hit = |list: &[(Option<Pat>, Pat)]| {
             list.iter()
-                .any(|(s, n)| s.as_ref().map_or(true, |s| matches(s, schema)) && matches(n, name))
+                .any(|(s, n)| s.as_ref().is_none_or(|s| matches(s, schema)) && matches(n, name))
         };
         if hit(&self.exclude_tables) {
             return false;

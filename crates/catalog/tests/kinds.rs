@@ -455,8 +455,7 @@ async fn triggers_and_event_triggers() {
     assert_eq!(
         c.objects
             .iter()
-            .filter(|o| o.kind != "COMMENT" && o.kind != "ACL")
-            .last()
+            .rfind(|o| o.kind != "COMMENT" && o.kind != "ACL")
             .unwrap()
             .kind,
         "EVENT TRIGGER"
