@@ -24,7 +24,7 @@ pub fn find_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, SandboxError> {
         .ok()
         .filter(|v| !v.is_empty())
     {
-        return versioned_dir(&major);
+        return versioned_dir(&major, "PGARK_PG_VERSION");
     }
     pg_config_bindir()
         .into_iter()
@@ -42,7 +42,14 @@ fn local_install_roots() -> Vec<PathBuf> {
     vec![repo, PathBuf::from(".pg")]
 }
 
-fn versioned_dir(major: &str) -> Result<PathBuf, SandboxError> {
+/// Finds the server binaries of one major version (14, 18, …) in the
+/// repository's `.pg/<major>/bin` (see `scripts/get-postgres.sh`), then in
+/// `/usr/lib/postgresql/<major>/bin`.
+pub fn find_bin_dir_for_major(major: u32) -> Result<PathBuf, SandboxError> {
+    versioned_dir(&major.to_string(), "a request for that major")
+}
+
+fn versioned_dir(major: &str, source: &str) -> Result<PathBuf, SandboxError> {
     let mut candidates: Vec<PathBuf> = local_install_roots()
         .into_iter()
         .map(|root| root.join(major).join("bin"))
@@ -53,7 +60,7 @@ fn versioned_dir(major: &str) -> Result<PathBuf, SandboxError> {
     }
     let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
     Err(SandboxError::NotInstalled(format!(
-        "PostgreSQL {major} (from PGARK_PG_VERSION) not found in {}; fetch it with `scripts/get-postgres.sh {major}`",
+        "PostgreSQL {major} (from {source}) not found in {}; fetch it with `scripts/get-postgres.sh {major}`",
         looked.join(", ")
     )))
 }

@@ -15,6 +15,6 @@ mod initdb_cache;
 mod os_user;
 mod stale;
 
-pub use bins::find_bin_dir;
+pub use bins::{find_bin_dir, find_bin_dir_for_major};
 pub use cluster::{Cluster, ClusterOptions, PASSWORD_GROUP};
 pub use error::SandboxError;

@@ -15,7 +15,7 @@
 //! `PGARK_PG_BIN=/path/to/bin` to test against another PostgreSQL.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, Once, OnceLock};
 
 pub use pgark_sandbox::{fixture, Cluster, ClusterOptions, SandboxError};
 
@@ -23,15 +23,17 @@ pub use pgark_sandbox::{fixture, Cluster, ClusterOptions, SandboxError};
 /// every test waits for a failing initdb again).
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 
+/// Clusters of other major versions, started on request, by major.
+static OTHER_MAJORS: Mutex<Vec<(u32, &'static Cluster)>> = Mutex::new(Vec::new());
+
 /// The cluster shared by every test in this process, started on first call.
 ///
 /// Panics with the sandbox's explanation (for example how to install
 /// PostgreSQL) if no cluster can be started.
 pub fn cluster() -> &'static Cluster {
     let started = CLUSTER.get_or_init(|| {
-        let cluster = Cluster::start(ClusterOptions::default()).map_err(|e| e.to_string())?;
         register_exit_cleanup();
-        Ok(cluster)
+        Cluster::start(ClusterOptions::default()).map_err(|e| e.to_string())
     });
     match started {
         Ok(cluster) => cluster,
@@ -39,24 +41,69 @@ pub fn cluster() -> &'static Cluster {
     }
 }
 
-/// Statics are never dropped, so the shared cluster is destroyed from an
+/// A shared cluster of PostgreSQL `major` (14 to 18), for cross-version
+/// tests such as dumping on 14 and restoring on 18: [`cluster()`] itself if
+/// it has that major, otherwise one started on first request from
+/// `.pg/<major>` (`scripts/get-postgres.sh <major>`) or
+/// `/usr/lib/postgresql/<major>`. Panics, saying how to fetch it, if that
+/// version is not installed.
+pub fn cluster_for_major(major: u32) -> &'static Cluster {
+    let default = cluster();
+    if default.version_num() / 10000 == major {
+        return default;
+    }
+    let mut others = OTHER_MAJORS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, cluster)) = others.iter().find(|(m, _)| *m == major) {
+        return cluster;
+    }
+    let started = pgark_sandbox::find_bin_dir_for_major(major).and_then(|bin_dir| {
+        Cluster::start(ClusterOptions {
+            bin_dir: Some(bin_dir),
+            ..ClusterOptions::default()
+        })
+    });
+    let cluster: &'static Cluster = match started {
+        // Leaked so tests can hold it for the whole process; the exit
+        // handler stops it and deletes its directory.
+        Ok(cluster) => Box::leak(Box::new(cluster)),
+        Err(e) => panic!("cannot start a PostgreSQL {major} test cluster: {e}"),
+    };
+    others.push((major, cluster));
+    cluster
+}
+
+/// Statics are never dropped, so the shared clusters are destroyed from an
 /// `atexit` handler; libtest ends with `exit()` on success and failure alike.
 fn register_exit_cleanup() {
-    extern "C" fn destroy_shared_cluster() {
+    extern "C" fn destroy_shared_clusters() {
         if let Some(Ok(cluster)) = CLUSTER.get() {
             cluster.destroy();
         }
+        let others = OTHER_MAJORS.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, cluster) in others.iter() {
+            cluster.destroy();
+        }
     }
+    static REGISTER: Once = Once::new();
     // SAFETY: registers a plain function with no preconditions. If
-    // registration fails the next run removes the abandoned cluster.
-    unsafe {
-        libc::atexit(destroy_shared_cluster);
-    }
+    // registration fails the next run removes the abandoned clusters.
+    REGISTER.call_once(|| unsafe {
+        libc::atexit(destroy_shared_clusters);
+    });
 }
 
 /// Creates a new, empty database on the shared cluster.
 pub async fn fresh_db() -> TestDb {
-    let cluster = cluster();
+    fresh_db_in(cluster()).await
+}
+
+/// Creates a new, empty database on the shared cluster of PostgreSQL `major`
+/// (see [`cluster_for_major`]).
+pub async fn fresh_db_for_major(major: u32) -> TestDb {
+    fresh_db_in(cluster_for_major(major)).await
+}
+
+async fn fresh_db_in(cluster: &'static Cluster) -> TestDb {
     let name = unique_db_name();
     cluster
         .create_database(&name)

@@ -3,7 +3,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use pgark_testkit::{cluster, fixture, fresh_db, fresh_learnapp_db, Cluster, ClusterOptions};
+use pgark_testkit::{
+    cluster, cluster_for_major, fixture, fresh_db, fresh_db_for_major, fresh_learnapp_db, Cluster,
+    ClusterOptions,
+};
 
 #[tokio::test]
 async fn objects_created_in_a_fresh_db_read_back() {
@@ -567,4 +570,36 @@ async fn ssl_can_be_switched_on_with_server_files() {
         "server log: {}",
         std::fs::read_to_string(own.log_path()).unwrap()
     );
+}
+
+#[tokio::test]
+async fn clusters_by_major_version() {
+    let major = cluster().version_num() / 10000;
+    assert!(std::ptr::eq(cluster_for_major(major), cluster()));
+    let db = fresh_db_for_major(major).await;
+    assert_eq!(db.cluster().port(), cluster().port());
+    let missing = std::panic::catch_unwind(|| cluster_for_major(9)).unwrap_err();
+    let message = missing.downcast_ref::<String>().unwrap();
+    assert!(message.contains("scripts/get-postgres.sh 9"), "{message}");
+}
+
+/// Cross-version use. Needs a second major installed, which a fresh CI
+/// machine lacks, hence ignored; run it with
+/// `scripts/get-postgres.sh 18 && cargo test -p pgark-testkit -- --ignored`.
+#[tokio::test]
+#[ignore = "needs a second PostgreSQL major: scripts/get-postgres.sh 18"]
+async fn another_major_runs_beside_the_default() {
+    let default_major = cluster().version_num() / 10000;
+    let other = (14..=18)
+        .rev()
+        .find(|m| *m != default_major && pgark_sandbox::find_bin_dir_for_major(*m).is_ok())
+        .expect("no second PostgreSQL major installed; run scripts/get-postgres.sh 18");
+    let db = fresh_db_for_major(other).await;
+    assert_eq!(db.cluster().version_num() / 10000, other);
+    let version = db.query_strings("SHOW server_version_num").await[0]
+        .clone()
+        .unwrap();
+    assert_eq!(version.parse::<u32>().unwrap() / 10000, other);
+    assert!(std::ptr::eq(cluster_for_major(other), db.cluster()));
+    assert_ne!(db.cluster().port(), cluster().port());
 }
