@@ -3,7 +3,7 @@
 //! COPY text per second), per core for the writer.
 
 use chrono::Utc;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use pgark_archive::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -100,7 +100,7 @@ fn chunks(data: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn write<W: std::io::Write + Send + 'static>(out: W, chunks: &[Vec<u8>], threads: usize) -> W {
+fn write<W: std::io::Write + Send + 'static>(out: W, chunks: Vec<Vec<u8>>, threads: usize) -> W {
     let opts = WriterOptions {
         threads,
         queue_depth: 2 * threads,
@@ -108,8 +108,8 @@ fn write<W: std::io::Write + Send + 'static>(out: W, chunks: &[Vec<u8>], threads
     };
     let writer = ArchiveWriter::new(out, &ArchiveMeta::default(), &toc(), opts).unwrap();
     let sender = writer.chunk_sender();
-    for (i, c) in chunks.iter().enumerate() {
-        sender.send(10 + (i % 4) as u32, 1, c.clone()).unwrap();
+    for (i, c) in chunks.into_iter().enumerate() {
+        sender.send(10 + (i % 4) as u32, 1, c).unwrap();
     }
     writer.finish(Utc::now(), BTreeMap::new()).unwrap().0
 }
@@ -123,71 +123,89 @@ fn read(archive: &[u8]) -> u64 {
     raw
 }
 
-/// Best of `runs`, in MB/s of `bytes`.
-fn rate(bytes: usize, runs: usize, mut f: impl FnMut()) -> f64 {
-    let best = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or(Duration::MAX);
-    bytes as f64 / best.as_secs_f64() / 1e6
+/// CPU time (user + system) of this process so far, from /proc (Linux; its
+/// clock ticks are 1/100 s on x86).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// Best wall-clock rate of `runs` runs, and the rate per CPU-second over all
+/// of them (what one core does, whatever else runs on the machine), in MB/s.
+fn rate(
+    bytes: usize,
+    runs: usize,
+    chunks: &[Vec<u8>],
+    mut f: impl FnMut(Vec<Vec<u8>>),
+) -> (f64, f64) {
+    let (mut best, mut cpu) = (Duration::MAX, 0.0);
+    for _ in 0..runs {
+        let input = chunks.to_vec();
+        let c0 = cpu_seconds().unwrap_or(0.0);
+        let t = Instant::now();
+        f(input);
+        best = best.min(t.elapsed());
+        cpu += cpu_seconds().unwrap_or(0.0) - c0;
+    }
+    let mb = bytes as f64 / 1e6;
+    (mb / best.as_secs_f64(), mb * runs as f64 / cpu)
 }
 
 fn summary(data: &[u8], chunks: &[Vec<u8>], archive: &[u8]) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let hash = rate(data.len(), 5, || {
+    let runs = 8;
+    let (hash, _) = rate(data.len(), runs, &[], |_| {
         black_box(Sha256::digest(data));
     });
-    let zstd = rate(data.len(), 3, || {
+    let (zstd, zstd_cpu) = rate(data.len(), runs, &[], |_| {
         for c in chunks {
             black_box(zstd::bulk::compress(c, 1).unwrap());
         }
     });
-    let w1 = rate(data.len(), 3, || {
-        black_box(write(std::io::sink(), chunks, 1));
+    let (w1, w1_cpu) = rate(data.len(), runs, chunks, |input| {
+        black_box(write(std::io::sink(), input, 1));
     });
-    let wn = rate(data.len(), 3, || {
-        black_box(write(std::io::sink(), chunks, cores));
+    let (wn, wn_cpu) = rate(data.len(), runs, chunks, |input| {
+        black_box(write(std::io::sink(), input, cores));
     });
-    let r = rate(data.len(), 3, || {
+    let (r, r_cpu) = rate(data.len(), runs, &[], |_| {
         black_box(read(archive));
     });
+    let mb = data.len() / 1_000_000;
+    println!("--- pgark-archive throughput: zstd level 1, {cores} cores, {mb} MB of COPY text, {RECOMMENDED_CHUNK_BYTES} B chunks ---");
+    println!("MB/s of raw COPY text; wall = best of {runs} runs, cpu = per CPU-second (per core) over all runs");
     println!(
-        "--- pgark-archive throughput, zstd level 1, {cores} cores, {} MB of COPY text ---",
-        data.len() / 1_000_000
-    );
-    println!(
-        "compression ratio:          {:.2}",
+        "compression ratio                {:.2}",
         data.len() as f64 / archive.len() as f64
     );
-    println!("sha256 alone:               {hash:.0} MB/s");
-    println!("zstd -1 alone, 1 thread:    {zstd:.0} MB/s");
-    println!("writer, 1 thread:           {w1:.0} MB/s raw COPY text per core");
-    println!(
-        "writer, {cores} threads:          {wn:.0} MB/s raw ({:.0} MB/s per core)",
-        wn / cores as f64
-    );
-    println!("reader (verify+decompress): {r:.0} MB/s raw, 1 thread");
+    println!("sha256 alone                     wall {hash:5.0}");
+    println!("zstd -1 alone, 1 thread          wall {zstd:5.0}   cpu {zstd_cpu:5.0}");
+    println!("writer, 1 compression thread     wall {w1:5.0}   cpu {w1_cpu:5.0}");
+    println!("writer, {cores} compression threads    wall {wn:5.0}   cpu {wn_cpu:5.0}");
+    println!("reader (verify + decompress)     wall {r:5.0}   cpu {r_cpu:5.0}");
 }
 
 fn benches(c: &mut Criterion) {
     let data = copy_text(TOTAL);
     let chunks = chunks(&data);
-    let archive = write(Vec::new(), &chunks, 2);
+    let archive = write(Vec::new(), chunks.clone(), 2);
     summary(&data, &chunks, &archive);
 
     let mut g = c.benchmark_group("archive");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Bytes(data.len() as u64));
-    g.bench_function("writer_1_thread", |b| {
-        b.iter(|| write(std::io::sink(), &chunks, 1))
-    });
-    g.bench_function("writer_2_threads", |b| {
-        b.iter(|| write(std::io::sink(), &chunks, 2))
-    });
+    for threads in [1, 2] {
+        g.bench_function(format!("writer_{threads}_threads"), |b| {
+            b.iter_batched(
+                || chunks.clone(),
+                |input| write(std::io::sink(), input, threads),
+                BatchSize::PerIteration,
+            )
+        });
+    }
     g.bench_function("reader", |b| b.iter(|| read(&archive)));
     g.bench_function("sha256", |b| b.iter(|| Sha256::digest(&data)));
     g.finish();
