@@ -160,8 +160,7 @@ async fn run(
         .await?;
     timed("full rollback", t);
     let t = Instant::now();
-    let source = pgark_restore::Source::open(&archive)?;
-    let checks = pgark_restore::compare(&params, &source).await?;
+    let checks = crate::compare(&params, &archive).await?;
     prove(
         checks.iter().all(|c| c.ok()),
         "data after rollback differs from the backup",

@@ -31,7 +31,7 @@ mod restore;
 
 pub use demo::{demo, DemoOptions, DemoReport};
 pub use dump::{estimate, Dump, DumpReport, Estimate, TableEstimate};
-pub use inspect::{list, restore_test, verify, Listing};
+pub use inspect::{compare, list, restore_test, verify, Listing};
 pub use report::runbook;
 pub use restore::{Restore, Rollback};
 
