@@ -27,7 +27,11 @@ pub async fn run(conninfo: &str, archive: &Path) -> Result<(), Box<dyn std::erro
         .label("before timestamptz migration")
         .to_file(archive)
         .await?;
-    println!("backed up {} rows into {} bytes", backup.rows(), backup.archive_bytes);
+    println!(
+        "backed up {} rows into {} bytes",
+        backup.rows(),
+        backup.archive_bytes
+    );
 
     // 2. Prove the snapshot is intact before relying on it.
     pgark::verify(archive)?;
@@ -45,7 +49,11 @@ pub async fn run(conninfo: &str, archive: &Path) -> Result<(), Box<dyn std::erro
 
     // 5. Verify the database holds exactly the snapshot's rows, table by table.
     let checks = pgark::compare(&db, archive).await?;
-    let differ: Vec<&str> = checks.iter().filter(|t| !t.ok()).map(|t| t.table.as_str()).collect();
+    let differ: Vec<&str> = checks
+        .iter()
+        .filter(|t| !t.ok())
+        .map(|t| t.table.as_str())
+        .collect();
     if !differ.is_empty() {
         return Err(format!("tables differ from the snapshot: {}", differ.join(", ")).into());
     }
@@ -55,7 +63,9 @@ pub async fn run(conninfo: &str, archive: &Path) -> Result<(), Box<dyn std::erro
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let conninfo = std::env::args().nth(1).ok_or("usage: pre_migration_snapshot CONNINFO")?;
+    let conninfo = std::env::args()
+        .nth(1)
+        .ok_or("usage: pre_migration_snapshot CONNINFO")?;
     let dir = std::env::temp_dir().join("pgark-example.pgark");
     run(&conninfo, &dir).await
 }

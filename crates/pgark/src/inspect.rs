@@ -118,7 +118,10 @@ pub async fn restore_test(
 
 /// Compares the live database `params` names with the archive: per table,
 /// row count and row digest. All `ok()` means the data is what was backed up.
-pub async fn compare(params: &ConnParams, archive: impl AsRef<Path>) -> Result<Vec<TableCheck>, Error> {
+pub async fn compare(
+    params: &ConnParams,
+    archive: impl AsRef<Path>,
+) -> Result<Vec<TableCheck>, Error> {
     let source = Source::open(archive.as_ref())?;
     Ok(pgark_restore::compare(params, &source).await?)
 }

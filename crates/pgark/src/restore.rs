@@ -10,8 +10,32 @@ fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> 
     items.into_iter().map(Into::into).collect()
 }
 
-fn open(path: &Path) -> Result<Source, Error> {
-    Ok(Source::open(path)?)
+/// An opened archive; `-` (a pipe) is first copied to a temporary file, so
+/// that every checksum is verified before the target changes and tables can
+/// be read in parallel. The copy is removed when this is dropped.
+struct Opened {
+    source: Source,
+    _spool: Option<tempfile::TempPath>,
+}
+
+fn open(path: &Path) -> Result<Opened, Error> {
+    if path != Path::new("-") {
+        return Ok(Opened {
+            source: Source::open(path)?,
+            _spool: None,
+        });
+    }
+    let fail = |e: std::io::Error| Error::Output {
+        path: "standard input".into(),
+        reason: format!("spooling the archive to a temporary file: {e}"),
+    };
+    let mut spool = tempfile::NamedTempFile::new().map_err(fail)?;
+    std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(fail)?;
+    let spool = spool.into_temp_path();
+    Ok(Opened {
+        source: Source::open(&spool)?,
+        _spool: Some(spool),
+    })
 }
 
 /// A restore of an archive, like `pg_restore`.
@@ -112,19 +136,24 @@ impl Restore {
     }
 
     pub async fn run(self) -> Result<RestoreReport, Error> {
-        let source = open(&self.archive)?;
+        let opened = open(&self.archive)?;
+        let source = &opened.source;
         let mut params = self.params.clone();
         if self.create {
-            let name = pgark_restore::create_database(&self.params, &source, None).await?;
+            let name = pgark_restore::create_database(&self.params, source, None).await?;
             params = params.with_dbname(&name);
         }
-        Ok(pgark_restore::restore(&params, &source, &self.opts).await?)
+        Ok(pgark_restore::restore(&params, source, &self.opts).await?)
     }
 
     /// Writes a psql script instead of restoring (`-f FILE`); no server needed.
     pub fn write_script(self, out: &mut impl Write) -> Result<(), Error> {
-        let source = open(&self.archive)?;
-        Ok(pgark_restore::write_script(&source, out, &self.opts)?)
+        let opened = open(&self.archive)?;
+        Ok(pgark_restore::write_script(
+            &opened.source,
+            out,
+            &self.opts,
+        )?)
     }
 }
 
@@ -166,8 +195,8 @@ impl Rollback {
     /// Rebuilds the database from the archive beside the old one, then swaps
     /// them; refuses a database other than the one the archive was taken from.
     pub async fn full(self) -> Result<RestoreReport, Error> {
-        let source = open(&self.archive)?;
-        Ok(pgark_restore::rollback_database(&self.params, &source, &self.opts).await?)
+        let opened = open(&self.archive)?;
+        Ok(pgark_restore::rollback_database(&self.params, &opened.source, &self.opts).await?)
     }
 
     /// Replaces the rows of these tables (patterns) with the archive's.
@@ -196,7 +225,7 @@ impl Rollback {
     }
 
     async fn partial(self) -> Result<Vec<TableReport>, Error> {
-        let source = open(&self.archive)?;
-        Ok(pgark_restore::rollback_tables(&self.params, &source, &self.tables).await?)
+        let opened = open(&self.archive)?;
+        Ok(pgark_restore::rollback_tables(&self.params, &opened.source, &self.tables).await?)
     }
 }
