@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::bins::{self, find_bin_dir};
 use crate::error::pg_error;
 use crate::initdb_cache::InitdbCache;
-use crate::os_user::{self, RunAs};
+use crate::os_user::{self, RunAs, SERVER_USER};
 use crate::stale::{self, DIR_PREFIX};
 use crate::SandboxError;
 
@@ -469,7 +469,28 @@ impl Cluster {
     fn run_server_program(&self, name: &str, args: &[&str]) -> Result<Output, SandboxError> {
         let mut cmd = self.server_command(name);
         cmd.args(args);
-        run(&mut cmd, &self.bin(name))
+        run(&mut cmd, &self.bin(name)).map_err(|e| self.explain_access(e))
+    }
+
+    /// When root, the server programs run as an unprivileged user, who may
+    /// be unable to reach binaries kept under a private directory like /root.
+    fn explain_access(&self, err: SandboxError) -> SandboxError {
+        match err {
+            SandboxError::Spawn { program, source }
+                if self.run_as.is_some()
+                    && source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                SandboxError::Spawn {
+                    program: format!(
+                        "{program} as OS user {SERVER_USER} (it needs read and execute access \
+                         to {} and every directory above it)",
+                        self.bin_dir.display()
+                    ),
+                    source,
+                }
+            }
+            err => err,
+        }
     }
 
     /// A command for a program of this installation, run as the server's OS user.
