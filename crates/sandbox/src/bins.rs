@@ -38,7 +38,8 @@ pub fn find_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, SandboxError> {
 /// downloaded versions. Resolved at compile time so tests find it whatever
 /// their working directory; `./.pg` covers a `pgark` binary run from a checkout.
 fn local_install_roots() -> Vec<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.pg");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = repo.canonicalize().unwrap_or(repo).join(".pg");
     vec![repo, PathBuf::from(".pg")]
 }
 

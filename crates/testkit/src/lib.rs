@@ -6,13 +6,26 @@
 //! let db = pgark_testkit::fresh_db().await;
 //! db.exec("CREATE TABLE t (id int PRIMARY KEY)").await;
 //! assert_eq!(db.all_tables().await, ["public.t"]);
+//! assert!(db.pg_dump_schema().contains("CREATE TABLE public.t"));
 //! # }
 //! ```
 //!
-//! The cluster starts on first use and is stopped and deleted when the
-//! test process exits, whether tests passed or panicked. Set
+//! - [`fresh_db`], [`fresh_learnapp_db`]: a new database on the shared
+//!   [`cluster`]; [`TestDb`] gives connection strings, clients and the
+//!   referee helpers (`pg_dump_schema`, `table_rows`, `all_tables`).
+//! - [`cluster_for_major`], [`fresh_db_for_major`]: the same for another
+//!   PostgreSQL major, for cross-version tests.
+//! - Tests that stop, crash or reconfigure a server start their own
+//!   [`Cluster`] (`Cluster::start(ClusterOptions::default())`), which is
+//!   deleted on drop.
+//!
+//! The shared clusters start on first use and are stopped and deleted when
+//! the test process exits, whether tests passed or panicked; clusters of
+//! processes killed outright are removed by the next start. Set
 //! `PGARK_PG_VERSION=18` (after `scripts/get-postgres.sh 18`) or
-//! `PGARK_PG_BIN=/path/to/bin` to test against another PostgreSQL.
+//! `PGARK_PG_BIN=/path/to/bin` to test against another PostgreSQL. Run the
+//! suite with plain `cargo test` (or `scripts/test.sh`), not nextest, which
+//! would start a cluster per test.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, Once, OnceLock};
