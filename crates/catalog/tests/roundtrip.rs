@@ -66,4 +66,29 @@ async fn every_kind_roundtrip() {
     }
     assert!(catalog.warnings.is_empty(), "{:?}", catalog.warnings);
     assert!(catalog.roles.contains(&"pgark Owner".to_string()));
+    let order = catalog.tables.iter().find(|t| t.name == "order").unwrap();
+    let columns: Vec<&str> = order.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        columns,
+        ["id", "ref", "note", "user"],
+        "virtual columns (18) are not copied"
+    );
+    let has = |kind: &str, name: &str| {
+        catalog
+            .objects
+            .iter()
+            .any(|o| o.kind == kind && o.name == name)
+    };
+    if catalog.server_version_num >= 180000 {
+        assert!(has("TABLE", "nn") && has("CONSTRAINT", "periods periods_pk"));
+    }
+    if catalog.server_version_num >= 170000 {
+        assert!(has("TABLE ATTACH", "ident_child"));
+    }
+    if catalog.server_version_num >= 150000 {
+        assert!(catalog
+            .objects
+            .iter()
+            .any(|o| o.create_sql.starts_with("CREATE UNLOGGED SEQUENCE")));
+    }
 }

@@ -546,6 +546,105 @@ pub(crate) async fn read_default_acls(ctx: &mut Ctx<'_>) -> Result<(), CatalogEr
     Ok(())
 }
 
+/// Changed privileges of objects created by initdb or by an extension:
+/// restored relative to `pg_init_privs`, like pg_dump does.
+pub(crate) async fn read_init_privs_changes(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
+    if !ctx.everything() || ctx.opts.no_privileges {
+        return Ok(());
+    }
+    let current = [
+        ("pg_class", "relacl", "relowner", "CASE WHEN x.relkind = 'S' THEN 's' ELSE 'r' END"),
+        ("pg_proc", "proacl", "proowner", "'f'"),
+        ("pg_namespace", "nspacl", "nspowner", "'n'"),
+        ("pg_type", "typacl", "typowner", "'T'"),
+        ("pg_language", "lanacl", "lanowner", "'l'"),
+        ("pg_foreign_data_wrapper", "fdwacl", "fdwowner", "'F'"),
+        ("pg_foreign_server", "srvacl", "srvowner", "'S'"),
+    ]
+    .iter()
+    .map(|(cat, acl, owner, objtype)| {
+        format!(
+            "SELECT x.{acl} AS acl, x.{owner} AS owner, ({objtype})::\"char\" AS objtype FROM pg_catalog.{cat} x \
+             WHERE k.classid = 'pg_catalog.{cat}'::pg_catalog.regclass AND x.oid = k.objid"
+        )
+    })
+    .collect::<Vec<_>>()
+    .join(" UNION ALL ");
+    // Extension members without pg_init_privs rows started from the default ACL.
+    let sql = format!(
+        "WITH k AS (SELECT d.classid, d.objid FROM pg_catalog.pg_depend d WHERE d.deptype = 'e' \
+                    AND d.objsubid = 0 AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass \
+                    UNION SELECT ip.classoid, ip.objoid FROM pg_catalog.pg_init_privs ip WHERE ip.objsubid = 0) \
+         SELECT o.type, o.identity, \
+         COALESCE(ip.initprivs, pg_catalog.acldefault(cur.objtype, cur.owner))::text[], cur.acl::text[], \
+         pg_catalog.pg_get_userbyid(cur.owner)::text, ext.refobjid \
+         FROM k CROSS JOIN LATERAL pg_catalog.pg_identify_object(k.classid, k.objid, 0) o \
+         CROSS JOIN LATERAL ({current}) cur \
+         LEFT JOIN pg_catalog.pg_init_privs ip ON ip.classoid = k.classid AND ip.objoid = k.objid AND ip.objsubid = 0 \
+         LEFT JOIN pg_catalog.pg_depend ext ON ext.classid = k.classid AND ext.objid = k.objid \
+              AND ext.deptype = 'e' \
+         WHERE cur.acl IS NOT NULL \
+         AND cur.acl IS DISTINCT FROM COALESCE(ip.initprivs, pg_catalog.acldefault(cur.objtype, cur.owner)) \
+         AND NOT (k.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND k.objid = 2200) \
+         ORDER BY k.classid, k.objid"
+    );
+    for r in ctx
+        .query("changed privileges of built-in objects", &sql)
+        .await?
+    {
+        let keyword = match r.get::<_, String>(0).as_str() {
+            "table" | "view" | "materialized view" | "foreign table" => "TABLE",
+            "sequence" => "SEQUENCE",
+            "function" | "aggregate" => "FUNCTION",
+            "procedure" => "PROCEDURE",
+            "schema" => "SCHEMA",
+            "type" => "TYPE",
+            "domain" => "DOMAIN",
+            "language" => "LANGUAGE",
+            "foreign-data wrapper" => "FOREIGN DATA WRAPPER",
+            "server" => "FOREIGN SERVER",
+            other => {
+                let name: String = r.get(1);
+                ctx.warn(
+                    "ACL",
+                    &name,
+                    &format!("changed privileges on a {other} are not dumped"),
+                );
+                continue;
+            }
+        };
+        let identity: String = r.get(1);
+        let extension = r
+            .get::<_, Option<u32>>(5)
+            .map(|x| ctx.g.id_of((PG_EXTENSION, x)));
+        if extension == Some(None) {
+            continue; // the extension itself is not dumped
+        }
+        let on = format!("{keyword} {identity}");
+        let owner: String = r.get(4);
+        let target = AclTarget {
+            prefix: "",
+            on: &on,
+            column: None,
+            owner: &owner,
+        };
+        let sql = acl_sql(
+            &target,
+            &r.get::<_, Vec<String>>(3),
+            &r.get::<_, Vec<String>>(2),
+            &mut ctx.roles,
+        )?;
+        if sql.is_empty() {
+            continue;
+        }
+        let id = ctx.g.add(pre("ACL", None, &on).sql(sql, String::new()));
+        if let Some(Some(ext)) = extension {
+            ctx.g.depend(id, ext);
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn read_comments(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
     let sql = "SELECT d.classoid, d.objoid, d.objsubid, d.description FROM pg_catalog.pg_description d \
                WHERE d.objoid >= 16384 OR (d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND d.objoid = 2200)";

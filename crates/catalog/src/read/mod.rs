@@ -50,6 +50,8 @@ pub(crate) struct Ctx<'a> {
     pub matview_data: HashMap<usize, usize>,
     /// Sequences whose value is dumped: oid -> (object the value needs, qualified name).
     pub seq_objects: HashMap<u32, (usize, String)>,
+    /// Partitioned index (or its constraint) -> its "INDEX ATTACH" objects and their child indexes.
+    pub index_attachments: HashMap<usize, Vec<(usize, usize)>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -172,6 +174,7 @@ pub(crate) async fn read_all(
         schemas: HashMap::new(),
         matview_data: HashMap::new(),
         seq_objects: HashMap::new(),
+        index_attachments: HashMap::new(),
     };
     let database = database::read_database(&ctx).await?;
     misc::read_schemas(&mut ctx).await?;
@@ -193,9 +196,11 @@ pub(crate) async fn read_all(
     misc::read_event_triggers(&mut ctx).await?;
     misc::read_publications(&mut ctx).await?;
     misc::read_default_acls(&mut ctx).await?;
+    misc::read_init_privs_changes(&mut ctx).await?;
     misc::read_comments(&mut ctx).await?;
     read_depend(&mut ctx).await?;
     post::order_refreshes(&mut ctx);
+    post::wait_for_index_attachments(&mut ctx);
     misc::order_event_triggers(&mut ctx);
     database::warn_unsupported(&mut ctx).await?;
 

@@ -157,6 +157,10 @@ async fn read_index_attachments(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
         let id = ctx.g.add(obj);
         ctx.g.depend(id, child);
         ctx.g.depend(id, parent);
+        ctx.index_attachments
+            .entry(parent)
+            .or_default()
+            .push((id, child));
     }
     Ok(())
 }
@@ -346,6 +350,32 @@ pub(crate) fn order_refreshes(ctx: &mut Ctx<'_>) {
             if let Some(&other) = ctx.matview_data.get(&d) {
                 ctx.g.depend(data, other);
             }
+        }
+    }
+}
+
+/// A partitioned index is valid only once every partition's index is
+/// attached: a foreign key referencing it waits for all those attachments.
+pub(crate) fn wait_for_index_attachments(ctx: &mut Ctx<'_>) {
+    let fks: Vec<usize> = (0..ctx.g.len())
+        .filter(|&i| ctx.g.get(i).kind == "FK CONSTRAINT")
+        .collect();
+    for fk in fks {
+        let mut pending: Vec<usize> = ctx.g.get(fk).deps.clone();
+        let mut extra = Vec::new();
+        while let Some(index) = pending.pop() {
+            for &(attach, child) in ctx
+                .index_attachments
+                .get(&index)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                extra.push(attach);
+                pending.push(child);
+            }
+        }
+        for attach in extra {
+            ctx.g.depend(fk, attach);
         }
     }
 }

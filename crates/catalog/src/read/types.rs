@@ -153,7 +153,13 @@ pub(crate) async fn read_types(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
         ctx.g.claim((PG_TYPE, oid), id);
         ctx.g.claim((PG_TYPE, r.get(6)), id);
         if typtype == "c" {
-            ctx.g.claim((PG_CLASS, r.get(22)), id);
+            let relid: u32 = r.get(22);
+            ctx.g.claim((PG_CLASS, relid), id);
+            for ((rel, _), col) in ctx.columns.iter_mut() {
+                if *rel == relid {
+                    col.0 = Some(id);
+                }
+            }
         }
         if typtype == "r" {
             // The multirange type and its array come with the range type.
