@@ -94,13 +94,29 @@ fn toc() -> Vec<TocEntry> {
         .collect()
 }
 
-fn chunks(data: &[u8]) -> Vec<Vec<u8>> {
-    data.chunks(RECOMMENDED_CHUNK_BYTES)
-        .map(<[u8]>::to_vec)
-        .collect()
+/// (rows, COPY text) chunks.
+type Chunks = Vec<(u64, Vec<u8>)>;
+
+/// Chunks of whole rows of about the recommended size, as an exporter makes
+/// them (counting its rows as it fills them).
+fn chunks(data: &[u8]) -> Chunks {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let end = match rest.get(RECOMMENDED_CHUNK_BYTES..) {
+            Some(tail) => {
+                RECOMMENDED_CHUNK_BYTES + tail.iter().position(|&b| b == b'\n').unwrap() + 1
+            }
+            None => rest.len(),
+        };
+        let rows = rest[..end].iter().filter(|&&b| b == b'\n').count() as u64;
+        out.push((rows, rest[..end].to_vec()));
+        rest = &rest[end..];
+    }
+    out
 }
 
-fn write<W: std::io::Write + Send + 'static>(out: W, chunks: Vec<Vec<u8>>, threads: usize) -> W {
+fn write<W: std::io::Write + Send + 'static>(out: W, chunks: Chunks, threads: usize) -> W {
     let opts = WriterOptions {
         threads,
         queue_depth: 2 * threads,
@@ -109,7 +125,7 @@ fn write<W: std::io::Write + Send + 'static>(out: W, chunks: Vec<Vec<u8>>, threa
     let writer = ArchiveWriter::new(out, &ArchiveMeta::default(), &toc(), opts).unwrap();
     let sender = writer.chunk_sender();
     for (i, c) in chunks.into_iter().enumerate() {
-        sender.send(10 + (i % 4) as u32, 1, c).unwrap();
+        sender.send(10 + (i % 4) as u32, c.0, c.1).unwrap();
     }
     writer.finish(Utc::now(), BTreeMap::new()).unwrap().0
 }
@@ -138,8 +154,8 @@ fn cpu_seconds() -> Option<f64> {
 fn rate(
     bytes: usize,
     runs: usize,
-    chunks: &[Vec<u8>],
-    mut f: impl FnMut(Vec<Vec<u8>>),
+    chunks: &[(u64, Vec<u8>)],
+    mut f: impl FnMut(Chunks),
 ) -> (f64, f64) {
     let (mut best, mut cpu) = (Duration::MAX, 0.0);
     for _ in 0..runs {
@@ -154,14 +170,14 @@ fn rate(
     (mb / best.as_secs_f64(), mb * runs as f64 / cpu)
 }
 
-fn summary(data: &[u8], chunks: &[Vec<u8>], archive: &[u8]) {
+fn summary(data: &[u8], chunks: &[(u64, Vec<u8>)], archive: &[u8]) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runs = 8;
     let (hash, _) = rate(data.len(), runs, &[], |_| {
         black_box(Sha256::digest(data));
     });
     let (zstd, zstd_cpu) = rate(data.len(), runs, &[], |_| {
-        for c in chunks {
+        for (_, c) in chunks {
             black_box(zstd::bulk::compress(c, 1).unwrap());
         }
     });

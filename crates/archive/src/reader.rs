@@ -5,7 +5,9 @@ use crate::layout::{
     decode_payload, read_block, Expect, FileHeader, Footer, RawBlock, FOOTER_LEN, HEADER_LEN,
 };
 use crate::model::{ArchiveMeta, BlockKind, BlockRef, TocEntry, Trailer};
-use crate::stats::{check_table_hashes, check_toc, check_trailer, ChunkSeen};
+use crate::stats::{
+    check_table_hashes, check_text_rows, check_toc, check_trailer, text_entries, ChunkSeen,
+};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
@@ -285,12 +287,24 @@ pub struct VerifyReport {
 }
 
 /// Full integrity check without a server: every block hash, every zstd frame
-/// decompressed and its length checked, index and statistics consistent.
+/// decompressed and its length checked, every COPY text chunk's row count
+/// checked, index and statistics consistent.
 pub fn verify<R: Read>(r: R) -> Result<VerifyReport, ArchiveError> {
     let mut reader = ArchiveReader::open(r)?;
+    let text = text_entries(&reader.toc);
     let (mut chunks, mut raw_bytes) = (0u64, 0u64);
     while let Some(chunk) = reader.next_chunk()? {
-        raw_bytes += chunk.decompress()?.len() as u64;
+        let data = chunk.decompress()?;
+        if text.contains(&chunk.entry_id) {
+            check_text_rows(&data, chunk.rows).map_err(|detail| {
+                let region = Region::Chunk {
+                    entry_id: chunk.entry_id,
+                    seq: chunk.seq,
+                };
+                ArchiveError::corrupt(region, chunk.offset, detail)
+            })?;
+        }
+        raw_bytes += data.len() as u64;
         chunks += 1;
     }
     let trailer = reader

@@ -35,6 +35,28 @@ pub fn table_stats(entry_id: u32, mut chunks: Vec<ChunkSeen>) -> TableStats {
     }
 }
 
+/// A chunk of COPY text must hold whole rows, exactly `rows` of them: in the
+/// text format every row is one line (newlines in values are escaped).
+pub fn check_text_rows(data: &[u8], rows: u64) -> Result<(), String> {
+    if data.last().is_some_and(|&b| b != b'\n') {
+        return Err("does not end with a whole row".into());
+    }
+    let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
+    if lines != rows {
+        return Err(format!("holds {lines} rows, its header says {rows}"));
+    }
+    Ok(())
+}
+
+/// The entries whose chunks are COPY text, the only format whose rows a
+/// reader can count.
+pub fn text_entries(toc: &[TocEntry]) -> HashSet<u32> {
+    toc.iter()
+        .filter(|e| e.copy.as_ref().is_some_and(|c| c.format == "text"))
+        .map(|e| e.id)
+        .collect()
+}
+
 /// Checks a TOC read from an archive: unique ids.
 pub fn check_toc(toc: &[TocEntry], offset: u64) -> Result<(), ArchiveError> {
     let mut ids = HashSet::new();

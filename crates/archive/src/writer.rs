@@ -8,7 +8,7 @@ use crate::layout::{
     HEADER_LEN, MAX_CHUNK_BYTES, MAX_SECTION_BYTES,
 };
 use crate::model::{ArchiveMeta, BlockKind, BlockRef, TableStats, TocEntry, Trailer};
-use crate::stats::{table_stats, ChunkSeen};
+use crate::stats::{check_text_rows, table_stats, text_entries, ChunkSeen};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufWriter, Write};
@@ -59,6 +59,8 @@ struct Shared {
     jobs: flume::Sender<Job>,
     /// Entries that may carry data (TOC entries with a COPY spec).
     data_entries: HashSet<u32>,
+    /// Of those, the ones in COPY text format, whose row counts are checked.
+    text_entries: HashSet<u32>,
     next_seq: Mutex<HashMap<u32, u32>>,
     closed: AtomicBool,
     failed: AtomicBool,
@@ -253,6 +255,7 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
         let shared = Arc::new(Shared {
             jobs: jobs_tx,
             data_entries,
+            text_entries: text_entries(toc),
             next_seq: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -266,7 +269,7 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
                 std::thread::Builder::new()
                     .name(format!("pgark-zstd-{i}"))
                     .spawn(move || {
-                        if let Err(e) = compress_loop(rx, tx, archive_id, level) {
+                        if let Err(e) = compress_loop(rx, tx, archive_id, level, &shared) {
                             shared.failed.store(true, Ordering::SeqCst);
                             shared
                                 .error
@@ -461,6 +464,7 @@ fn compress_loop(
     sealed: flume::Sender<Sealed>,
     archive_id: [u8; 16],
     level: i32,
+    shared: &Shared,
 ) -> Result<(), ArchiveError> {
     let mut compressor = new_compressor(level)?;
     while let Ok(Job::Chunk {
@@ -470,6 +474,13 @@ fn compress_loop(
         data,
     }) = jobs.recv()
     {
+        // Checked here, off the producers' threads; a wrong count stops the
+        // writer rather than putting a false row count into the archive.
+        if shared.text_entries.contains(&entry_id) {
+            check_text_rows(&data, rows).map_err(|detail| {
+                ArchiveError::Usage(format!("chunk {seq} of entry {entry_id} {detail}"))
+            })?;
+        }
         let block = seal(
             &mut compressor,
             BlockKind::Data,

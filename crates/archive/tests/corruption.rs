@@ -321,3 +321,23 @@ fn a_reader_fails_for_good_after_an_error() {
         Err(ArchiveError::ReaderFailed)
     ));
 }
+
+#[test]
+fn verify_counts_the_rows_of_every_chunk() {
+    let (mut bytes, trailer) = small_archive();
+    let b = trailer.index[3];
+    let at = b.offset as usize;
+    bytes[at + 24..at + 32].copy_from_slice(&(b.rows + 1).to_le_bytes());
+    reseal_block(&mut bytes, at);
+    let err = verify(&bytes[..]).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "corrupt archive: data chunk {} of entry {} at offset {at}: holds {} rows, its header says {}",
+            b.seq,
+            b.entry_id,
+            b.rows,
+            b.rows + 1
+        )
+    );
+}

@@ -30,9 +30,6 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
 }
 
 fn write_seeds() {
-    let noise: Vec<u8> = (0..3000u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
     let archives = [
         (
             "valid-small.pgark",
@@ -43,11 +40,7 @@ fn write_seeds() {
         (
             "valid-stored-raw.pgark",
             toc(1),
-            vec![Chunk {
-                entry_id: 10,
-                rows: 1,
-                data: noise,
-            }],
+            vec![rows_chunk(10, noise(3000, 5))],
         ),
     ];
     for (name, toc, chunks) in archives {

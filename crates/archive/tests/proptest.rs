@@ -7,10 +7,10 @@ use common::*;
 use pgark_archive::*;
 use proptest::prelude::*;
 
-/// Chunks as (entry index, rows, length, seed); entries are 10, 11, ...
-fn chunk_specs() -> impl Strategy<Value = (u32, Vec<(u32, u64, usize, u8)>)> {
+/// Chunks as (entry index, length, seed); entries are 10, 11, ...
+fn chunk_specs() -> impl Strategy<Value = (u32, Vec<(u32, usize, u8)>)> {
     (1u32..5).prop_flat_map(|entries| {
-        let chunk = (0..entries, 0u64..1000, 0usize..40_000, any::<u8>());
+        let chunk = (0..entries, 0usize..40_000, any::<u8>());
         (Just(entries), prop::collection::vec(chunk, 0..24))
     })
 }
@@ -45,7 +45,7 @@ proptest! {
     ) {
         let chunks: Vec<Chunk> = specs
             .iter()
-            .map(|&(e, rows, len, seed)| Chunk { entry_id: 10 + e, rows, data: bytes_of(len, seed) })
+            .map(|&(e, len, seed)| rows_chunk(10 + e, bytes_of(len, seed)))
             .collect();
         let opts = WriterOptions { level, threads, queue_depth: depth };
         let (bytes, trailer) = write_archive(&toc(entries), &chunks, opts);

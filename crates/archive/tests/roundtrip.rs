@@ -109,19 +109,7 @@ fn archive_without_data_round_trips() {
 
 #[test]
 fn incompressible_chunk_is_stored_as_is() {
-    let mut noise = Vec::new();
-    let mut state = 0x9e3779b97f4a7c15u64;
-    for _ in 0..100_000 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        noise.push(state as u8);
-    }
-    let chunks = vec![Chunk {
-        entry_id: 10,
-        rows: 1,
-        data: noise,
-    }];
+    let chunks = vec![rows_chunk(10, noise(100_000, 7))];
     let (bytes, trailer) = write_archive(&toc(1), &chunks, options(1, 1));
     assert_eq!(trailer.tables[0].stored_bytes, trailer.tables[0].raw_bytes);
     assert_eq!(read_indexed(&bytes).unwrap(), expected(&chunks));
@@ -290,4 +278,26 @@ fn short_reads_from_a_pipe_are_handled() {
     .unwrap();
     assert_eq!(report.trailer, trailer);
     assert_eq!(report.bytes, bytes.len() as u64);
+}
+
+#[test]
+fn a_wrong_row_count_stops_the_writer() {
+    let writer = ArchiveWriter::new(Vec::new(), &meta(), &toc(1), options(1, 1)).unwrap();
+    let sender = writer.chunk_sender();
+    sender.send(10, 3, b"1\tx\n2\ty\n".to_vec()).unwrap();
+    let err = writer.finish(finished_at(), BTreeMap::new()).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "invalid use of the archive writer: chunk 0 of entry 10 holds 2 rows, its header says 3"
+    );
+    let writer = ArchiveWriter::new(Vec::new(), &meta(), &toc(1), options(1, 1)).unwrap();
+    writer
+        .chunk_sender()
+        .send(10, 1, b"1\tx\n2\ty".to_vec())
+        .unwrap();
+    let err = writer.finish(finished_at(), BTreeMap::new()).err().unwrap();
+    assert!(
+        err.to_string().contains("does not end with a whole row"),
+        "{err}"
+    );
 }

@@ -113,6 +113,33 @@ pub fn chunk(entry_id: u32, rows: u64, seed: u64) -> Chunk {
     }
 }
 
+/// Incompressible bytes.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// A chunk of arbitrary bytes made into whole rows: a final newline added if
+/// missing, the rows counted as the writer requires for COPY text.
+pub fn rows_chunk(entry_id: u32, mut data: Vec<u8>) -> Chunk {
+    if data.last().is_some_and(|&b| b != b'\n') {
+        data.push(b'\n');
+    }
+    let rows = data.iter().filter(|&&b| b == b'\n').count() as u64;
+    Chunk {
+        entry_id,
+        rows,
+        data,
+    }
+}
+
 pub fn options(threads: usize, queue_depth: usize) -> WriterOptions {
     WriterOptions {
         level: 1,
