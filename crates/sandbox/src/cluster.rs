@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::bins::{self, find_bin_dir};
 use crate::error::pg_error;
 use crate::initdb_cache::InitdbCache;
+use crate::location;
 use crate::os_user::{self, RunAs, SERVER_USER};
 use crate::stale::{self, DIR_PREFIX};
 use crate::SandboxError;
@@ -63,7 +64,9 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Creates, configures and starts a new cluster in a fresh temp directory.
+    /// Creates, configures and starts a new cluster in a fresh directory under
+    /// `$PGARK_SANDBOX_DIR`, else /dev/shm if it has 2 GiB free, else the
+    /// temp directory.
     pub fn start(opts: ClusterOptions) -> Result<Cluster, SandboxError> {
         if opts.superuser.is_empty() {
             return Err(SandboxError::InvalidArgument(
@@ -73,9 +76,10 @@ impl Cluster {
         let bin_dir = find_bin_dir(opts.bin_dir.as_deref())?;
         let version_num = bins::version_num(&bin_dir)?;
         let run_as = os_user::server_identity()?;
-        let temp_root = temp_root();
-        stale::remove_abandoned_clusters(&temp_root);
-        let base_dir = make_base_dir(&temp_root, run_as)?;
+        for root in location::all_roots() {
+            stale::remove_abandoned_clusters(&root);
+        }
+        let base_dir = make_base_dir(&location::cluster_root(), run_as)?;
         // From here on a failure drops `cluster`, which deletes the directory.
         let mut cluster = Cluster {
             data_dir: base_dir.join("data"),
@@ -552,18 +556,6 @@ fn run(cmd: &mut Command, program: &Path) -> Result<Output, SandboxError> {
         status: out.status.to_string(),
         output: text.trim().to_string(),
     })
-}
-
-/// The socket lives in the cluster directory, and Unix socket paths are
-/// limited to about 100 bytes: a long `$TMPDIR` (macOS has them) falls back
-/// to /tmp.
-fn temp_root() -> PathBuf {
-    let dir = std::env::temp_dir();
-    if dir.as_os_str().len() > 60 && Path::new("/tmp").is_dir() {
-        PathBuf::from("/tmp")
-    } else {
-        dir
-    }
 }
 
 fn make_base_dir(temp_root: &Path, run_as: Option<RunAs>) -> Result<PathBuf, SandboxError> {

@@ -12,6 +12,7 @@ mod cluster;
 mod error;
 pub mod fixture;
 mod initdb_cache;
+mod location;
 mod os_user;
 mod stale;
 
