@@ -196,12 +196,33 @@ async fn table_columns_and_storage() {
 }
 
 #[tokio::test]
+async fn typed_tables() {
+    let c = roundtrip(
+        "CREATE TYPE tt AS (a int, b text); \
+         CREATE TABLE typed OF tt (a WITH OPTIONS NOT NULL, b WITH OPTIONS DEFAULT 'x', CHECK (a > 0));",
+    )
+    .await;
+    let t = one(&c, "TABLE", "typed");
+    assert!(
+        t.create_sql
+            .starts_with("CREATE TABLE \"public\".\"typed\" OF public.tt"),
+        "{}",
+        t.create_sql
+    );
+    assert!(t.deps.contains(&one(&c, "TYPE", "tt").id));
+    assert!(one(&c, "DEFAULT", "typed b")
+        .create_sql
+        .contains("SET DEFAULT 'x'::text"));
+}
+
+#[tokio::test]
 async fn partitions_are_attached() {
     let c = roundtrip(
         "CREATE TABLE p (id int NOT NULL, k text, CHECK (id > 0)) PARTITION BY LIST (k); \
          CREATE TABLE p_a PARTITION OF p FOR VALUES IN ('a'); \
          CREATE TABLE p_def PARTITION OF p DEFAULT; \
-         ALTER TABLE p ADD PRIMARY KEY (id, k); CREATE INDEX p_k ON p (k);",
+         ALTER TABLE p ADD PRIMARY KEY (id, k); CREATE INDEX p_k ON p (k); \
+         CREATE TABLE refs (id int, k text, FOREIGN KEY (id, k) REFERENCES p);",
     )
     .await;
     let attach = one(&c, "TABLE ATTACH", "p_a");
@@ -214,12 +235,20 @@ async fn partitions_are_attached() {
         4,
         "two partitions, two partitioned indexes"
     );
+    // The referenced key is valid only once every partition's index is attached.
+    let fk = one(&c, "FK CONSTRAINT", "refs refs_id_k_fkey");
+    for attach in ["p_a_pkey", "p_def_pkey"] {
+        assert!(
+            fk.deps.contains(&one(&c, "INDEX ATTACH", attach).id),
+            "FK does not wait for {attach}"
+        );
+    }
     let names: Vec<&str> = c.tables.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(
-        names.len(),
-        2,
+    assert!(
+        !names.contains(&"p"),
         "the partitioned parent has no rows of its own: {names:?}"
     );
+    assert!(names.contains(&"p_a") && names.contains(&"p_def"));
 }
 
 #[tokio::test]

@@ -464,8 +464,7 @@ fn table(
     let mut lines = Vec::new();
     let mut after = String::new();
     for c in columns {
-        let printed = r.of_type.is_none() && (!inherits || c.is_local || keep_order);
-        if !printed {
+        if !printed(r, c, inherits, keep_order) {
             if c.not_null && (!c.parent_not_null || (c.not_null_name.is_some() && c.not_null_local))
             {
                 match &c.not_null_name {
@@ -501,7 +500,7 @@ fn table(
         } else if let Some(expr) = c
             .default
             .as_ref()
-            .filter(|_| default_inline(c, inherits, keep_order))
+            .filter(|_| default_inline(r, c, inherits, keep_order))
         {
             line += &format!(" DEFAULT {expr}");
         }
@@ -598,7 +597,7 @@ fn table(
         }
         if let Some(d) = c
             .default_oid
-            .filter(|_| !c.generated.is_empty() || default_inline(c, inherits, keep_order))
+            .filter(|_| !c.generated.is_empty() || default_inline(r, c, inherits, keep_order))
         {
             ctx.g.claim((PG_ATTRDEF, d), id);
         }
@@ -646,11 +645,17 @@ fn table(
     Ok(id)
 }
 
+/// Whether CREATE TABLE lists the column: not for a typed table's columns
+/// (they come from the type), nor for inherited ones (from the parent).
+fn printed(r: &RelRow, c: &Col, inherits: bool, keep_order: bool) -> bool {
+    r.of_type.is_none() && (!inherits || c.is_local || keep_order)
+}
+
 /// A default goes into CREATE TABLE unless it needs another relation (a
 /// sequence: the owned sequence comes after its table) or the column is not
-/// written there (an inherited column).
-fn default_inline(c: &Col, inherits: bool, keep_order: bool) -> bool {
-    !c.default_needs_relation && (!inherits || c.is_local || keep_order)
+/// written there.
+fn default_inline(r: &RelRow, c: &Col, inherits: bool, keep_order: bool) -> bool {
+    !c.default_needs_relation && printed(r, c, inherits, keep_order)
 }
 
 fn copy_columns(columns: &[Col]) -> Vec<Column> {
