@@ -70,19 +70,34 @@ struct Shared {
     error: Mutex<Option<ArchiveError>>,
 }
 
-/// Counts a send in progress, also when an async send is dropped midway.
-struct SendGuard<'a>(&'a AtomicUsize);
+/// A send in progress, counted so `finish` waits for it. A chunk that got a
+/// sequence number but never reached the queue (an async send dropped midway)
+/// would leave a gap no reader accepts, so that stops the writer.
+struct SendGuard<'a> {
+    shared: &'a Shared,
+    chunk: Option<(u32, u32)>,
+    queued: bool,
+}
 
 impl Drop for SendGuard<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        if let (Some((entry_id, seq)), false) = (self.chunk, self.queued) {
+            self.shared.fail(ArchiveError::Usage(format!(
+                "chunk {seq} of entry {entry_id} was numbered but never queued (send cancelled)"
+            )));
+        }
+        self.shared.sending.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Shared {
-    fn begin(&self, entry_id: u32, data: &[u8]) -> Result<(SendGuard<'_>, u32), ArchiveError> {
+    fn begin(&self, entry_id: u32, data: &[u8]) -> Result<SendGuard<'_>, ArchiveError> {
         self.sending.fetch_add(1, Ordering::SeqCst);
-        let guard = SendGuard(&self.sending);
+        let mut guard = SendGuard {
+            shared: self,
+            chunk: None,
+            queued: false,
+        };
         if self.closed.load(Ordering::SeqCst) || self.failed.load(Ordering::SeqCst) {
             return Err(ArchiveError::WriterClosed);
         }
@@ -103,7 +118,18 @@ impl Shared {
         *next = seq
             .checked_add(1)
             .ok_or_else(|| ArchiveError::Usage(format!("entry {entry_id} has too many chunks")))?;
-        Ok((guard, seq))
+        guard.chunk = Some((entry_id, seq));
+        Ok(guard)
+    }
+
+    /// Stops the writer: senders fail from now on, `finish` returns `error`
+    /// (the first one recorded).
+    fn fail(&self, error: ArchiveError) {
+        self.failed.store(true, Ordering::SeqCst);
+        self.error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(error);
     }
 }
 
@@ -118,17 +144,14 @@ impl ChunkSender {
     /// are assigned per entry in submission order. Blocks while the queue is
     /// full. Fails once the writer has failed (producers must stop then).
     pub fn send(&self, entry_id: u32, rows: u64, data: Vec<u8>) -> Result<(), ArchiveError> {
-        let (_guard, seq) = self.shared.begin(entry_id, &data)?;
-        let job = Job::Chunk {
-            entry_id,
-            seq,
-            rows,
-            data,
-        };
+        let mut guard = self.shared.begin(entry_id, &data)?;
+        let job = self.job(&guard, rows, data);
         self.shared
             .jobs
             .send(job)
-            .map_err(|_| ArchiveError::WriterClosed)
+            .map_err(|_| ArchiveError::WriterClosed)?;
+        guard.queued = true;
+        Ok(())
     }
 
     /// [`ChunkSender::send`] without blocking a thread; works on any async runtime.
@@ -138,18 +161,25 @@ impl ChunkSender {
         rows: u64,
         data: Vec<u8>,
     ) -> Result<(), ArchiveError> {
-        let (_guard, seq) = self.shared.begin(entry_id, &data)?;
-        let job = Job::Chunk {
-            entry_id,
-            seq,
-            rows,
-            data,
-        };
+        let mut guard = self.shared.begin(entry_id, &data)?;
+        let job = self.job(&guard, rows, data);
         self.shared
             .jobs
             .send_async(job)
             .await
-            .map_err(|_| ArchiveError::WriterClosed)
+            .map_err(|_| ArchiveError::WriterClosed)?;
+        guard.queued = true;
+        Ok(())
+    }
+
+    fn job(&self, guard: &SendGuard<'_>, rows: u64, data: Vec<u8>) -> Job {
+        let (entry_id, seq) = guard.chunk.expect("begin numbers the chunk");
+        Job::Chunk {
+            entry_id,
+            seq,
+            rows,
+            data,
+        }
     }
 }
 
@@ -270,12 +300,7 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
                     .name(format!("pgark-zstd-{i}"))
                     .spawn(move || {
                         if let Err(e) = compress_loop(rx, tx, archive_id, level, &shared) {
-                            shared.failed.store(true, Ordering::SeqCst);
-                            shared
-                                .error
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .get_or_insert(e);
+                            shared.fail(e);
                         }
                     })
                     .map_err(|e| ArchiveError::io("starting a compression thread", e))

@@ -301,3 +301,28 @@ fn a_wrong_row_count_stops_the_writer() {
         "{err}"
     );
 }
+
+#[test]
+fn a_cancelled_async_send_fails_the_archive_instead_of_leaving_a_gap() {
+    use std::future::Future;
+    use std::task::Context;
+    let waker = futures::task::noop_waker();
+    let writer = ArchiveWriter::new(Vec::new(), &meta(), &toc(1), options(1, 1)).unwrap();
+    let sender = writer.chunk_sender();
+    // Fill the queue so the next send has to wait, then drop that send.
+    let mut pending = None;
+    for i in 0..1000 {
+        let mut fut = Box::pin(sender.send_async(10, 1000, copy_text(1000, i)));
+        if fut
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+        {
+            pending = Some(fut);
+            break;
+        }
+    }
+    drop(pending.expect("the bounded queue filled up"));
+    let err = writer.finish(finished_at(), BTreeMap::new()).err().unwrap();
+    assert!(err.to_string().contains("never queued"), "{err}");
+}
