@@ -13,12 +13,38 @@ enum Tok {
 
 type Pat = Vec<Tok>;
 
+/// `[schema.]table` patterns (`-t`, `--critical`, `--exclude-table-data`),
+/// for callers that match names they already have. An empty list matches nothing.
+#[derive(Debug, Default, Clone)]
+pub struct TableMatcher {
+    patterns: Vec<(Option<Pat>, Pat)>,
+}
+
+impl TableMatcher {
+    pub fn new(patterns: &[String]) -> Result<TableMatcher, CatalogError> {
+        Ok(TableMatcher {
+            patterns: table_patterns(patterns)?,
+        })
+    }
+
+    /// True when some pattern matches (never for an empty list).
+    pub fn matches(&self, schema: &str, name: &str) -> bool {
+        self.patterns
+            .iter()
+            .any(|(s, n)| s.as_ref().is_none_or(|s| matches(s, schema)) && matches(n, name))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Filter {
     schemas: Vec<Pat>,
     exclude_schemas: Vec<Pat>,
-    tables: Vec<(Option<Pat>, Pat)>,
-    exclude_tables: Vec<(Option<Pat>, Pat)>,
+    tables: TableMatcher,
+    exclude_tables: TableMatcher,
 }
 
 impl Filter {
@@ -26,8 +52,8 @@ impl Filter {
         Ok(Filter {
             schemas: schema_patterns(&opts.schemas)?,
             exclude_schemas: schema_patterns(&opts.exclude_schemas)?,
-            tables: table_patterns(&opts.tables)?,
-            exclude_tables: table_patterns(&opts.exclude_tables)?,
+            tables: TableMatcher::new(&opts.tables)?,
+            exclude_tables: TableMatcher::new(&opts.exclude_tables)?,
         })
     }
 
@@ -47,15 +73,11 @@ impl Filter {
 
     /// A relation (table, view, sequence, ...) is dumped.
     pub fn relation_included(&self, schema: &str, name: &str) -> bool {
-        let hit = |list: &[(Option<Pat>, Pat)]| {
-            list.iter()
-                .any(|(s, n)| s.as_ref().is_none_or(|s| matches(s, schema)) && matches(n, name))
-        };
-        if hit(&self.exclude_tables) {
+        if self.exclude_tables.matches(schema, name) {
             return false;
         }
         if self.table_mode() {
-            hit(&self.tables)
+            self.tables.matches(schema, name)
         } else {
             self.schema_included(schema)
         }
@@ -147,28 +169,6 @@ fn glob(pat: &[Tok], s: &[char]) -> bool {
     }
 }
 
-/// `[schema.]table` patterns (`-t`, `--critical`, `--exclude-table-data`),
-/// for callers that match names they already have.
-#[derive(Debug, Default, Clone)]
-pub struct TableMatcher {
-    patterns: Vec<(Option<Pat>, Pat)>,
-}
-
-impl TableMatcher {
-    pub fn new(patterns: &[String]) -> Result<TableMatcher, CatalogError> {
-        Ok(TableMatcher {
-            patterns: table_patterns(patterns)?,
-        })
-    }
-
-    /// True when some pattern matches (never for an empty list).
-    pub fn matches(&self, schema: &str, name: &str) -> bool {
-        self.patterns
-            .iter()
-            .any(|(s, n)| s.as_ref().is_none_or(|s| matches(s, schema)) && matches(n, name))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +200,16 @@ mod tests {
         assert!(!t.schema_included("s"));
         assert!(Filter::new(&opts(&["a.b"], &[], &[])).is_err());
         assert!(Filter::new(&opts(&[], &["\"unterminated"], &[])).is_err());
+    }
+
+    #[test]
+    fn table_matcher() {
+        let m =
+            TableMatcher::new(&["public.Users".to_string(), "\"Big Table\"".to_string()]).unwrap();
+        assert!(m.matches("public", "users"));
+        assert!(m.matches("any", "Big Table"));
+        assert!(!m.matches("other", "users"));
+        let none = TableMatcher::new(&[]).unwrap();
+        assert!(none.is_empty() && !none.matches("public", "users"));
     }
 }
