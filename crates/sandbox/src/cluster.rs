@@ -9,10 +9,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::bins::{self, find_bin_dir};
+use crate::conf::{self, PASSWORD_GROUP};
 use crate::error::pg_error;
 use crate::initdb_cache::InitdbCache;
 use crate::location;
 use crate::os_user::{self, RunAs, SERVER_USER};
+use crate::quote::{conninfo_value, percent_encode, quote_ident};
 use crate::stale::{self, DIR_PREFIX};
 use crate::SandboxError;
 
@@ -20,10 +22,6 @@ const HOST: &str = "127.0.0.1";
 /// Retries when another process grabs the port between our probe and the bind.
 const START_ATTEMPTS: u32 = 8;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-const CONF_FILE: &str = "pgark.conf";
-/// Role whose members must log in with a password on every server version;
-/// on 16+ roles named `pw_*` must too (role regexes in pg_hba need 16).
-pub const PASSWORD_GROUP: &str = "pgark_password_users";
 
 /// How to start a [`Cluster`].
 #[derive(Debug, Clone)]
@@ -325,29 +323,14 @@ impl Cluster {
         Ok(())
     }
 
-    /// Passwords are required for members of [`PASSWORD_GROUP`] (and, on 16+,
-    /// roles named `pw_*`) so tests can exercise password handling;
-    /// everyone else is trusted. First matching line wins, so these go first.
     fn write_hba(&self) -> Result<(), SandboxError> {
-        let mut hba = String::from("# written by pgark-sandbox\n");
-        let mut password_roles = vec![format!("+{PASSWORD_GROUP}")];
-        if self.version_num >= 160000 {
-            password_roles.push("\"/^pw_\"".to_string());
-        }
-        for role in &password_roles {
-            hba.push_str(&format!("local all {role} scram-sha-256\n"));
-            hba.push_str(&format!("host all {role} 127.0.0.1/32 scram-sha-256\n"));
-        }
-        hba.push_str("local all all trust\n");
-        hba.push_str("host all all 127.0.0.1/32 trust\n");
-        hba.push_str("local replication all trust\n");
-        hba.push_str("host replication all 127.0.0.1/32 trust\n");
+        let hba = conf::hba(self.version_num);
         self.write_owned(&self.hba_path(), hba.as_bytes(), 0o600)?;
         let main_conf = self.data_dir.join("postgresql.conf");
-        let mut conf = std::fs::read_to_string(&main_conf)
+        let mut text = std::fs::read_to_string(&main_conf)
             .map_err(|e| SandboxError::io("read", &main_conf, e))?;
-        conf.push_str(&format!("\ninclude '{CONF_FILE}'\n"));
-        self.write_owned(&main_conf, conf.as_bytes(), 0o600)
+        text.push_str(&conf::include_line());
+        self.write_owned(&main_conf, text.as_bytes(), 0o600)
     }
 
     fn launch_on_free_port(&self) -> Result<u16, SandboxError> {
@@ -374,32 +357,8 @@ impl Cluster {
     }
 
     fn write_conf(&self, port: u16, extra: &[(String, String)]) -> Result<(), SandboxError> {
-        let socket_dir = self.base_dir.to_string_lossy().into_owned();
-        let port = port.to_string();
-        // Durability is pointless for a throwaway cluster; speed matters.
-        // synchronous_commit stays on: with it off, an immediate stop loses
-        // recent commits, which would confuse crash tests.
-        let base: [(&str, &str); 11] = [
-            ("listen_addresses", HOST),
-            ("port", &port),
-            ("unix_socket_directories", &socket_dir),
-            ("fsync", "off"),
-            ("full_page_writes", "off"),
-            ("max_connections", "200"),
-            ("shared_buffers", "32MB"),
-            ("max_wal_size", "1GB"),
-            ("log_min_messages", "warning"),
-            // Fixed so results do not depend on the machine's zone; tests of
-            // zone handling set their own per session.
-            ("timezone", "UTC"),
-            ("log_timezone", "UTC"),
-        ];
-        let mut text = String::from("# written by pgark-sandbox\n");
-        let extra = extra.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        for (name, value) in base.into_iter().chain(extra) {
-            text.push_str(&format!("{name} = '{}'\n", value.replace('\'', "''")));
-        }
-        self.write_owned(&self.data_dir.join(CONF_FILE), text.as_bytes(), 0o600)
+        let text = conf::settings(HOST, port, &self.base_dir, extra);
+        self.write_owned(&self.data_dir.join(conf::FILE_NAME), text.as_bytes(), 0o600)
     }
 
     /// Starts the postmaster as our child, so that we reap it (PID 1 of a
@@ -592,48 +551,4 @@ fn free_port() -> Result<u16, SandboxError> {
         .local_addr()
         .map(|a| a.port())
         .map_err(|e| SandboxError::io("read the probe socket address on", HOST, e))
-}
-
-/// Double-quotes an SQL identifier.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn conninfo_value(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| !c.is_whitespace() && c != '\'' && c != '\\');
-    if plain {
-        value.to_string()
-    } else {
-        format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
-    }
-}
-
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{conninfo_value, percent_encode, quote_ident};
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(conninfo_value("db"), "db");
-        assert_eq!(conninfo_value("my db"), "'my db'");
-        assert_eq!(conninfo_value("it's"), "'it\\'s'");
-        assert_eq!(conninfo_value(""), "''");
-        assert_eq!(percent_encode("a b/ü"), "a%20b%2F%C3%BC");
-    }
 }

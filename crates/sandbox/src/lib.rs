@@ -9,13 +9,16 @@
 
 mod bins;
 mod cluster;
+mod conf;
 mod error;
 pub mod fixture;
 mod initdb_cache;
 mod location;
 mod os_user;
+mod quote;
 mod stale;
 
 pub use bins::{find_bin_dir, find_bin_dir_for_major};
-pub use cluster::{Cluster, ClusterOptions, PASSWORD_GROUP};
+pub use cluster::{Cluster, ClusterOptions};
+pub use conf::PASSWORD_GROUP;
 pub use error::SandboxError;
