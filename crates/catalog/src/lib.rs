@@ -2,14 +2,32 @@
 //! each with the SQL that recreates it, ordered so that executing them in order
 //! (pre-data, data, post-data) on an empty database never fails on order.
 //!
-//! The server's own deparsers (`pg_get_indexdef`, `pg_get_constraintdef`, ...)
-//! are used wherever they exist; they are called with an empty `search_path`,
-//! so everything they print is schema-qualified.
+//! How it works: every reader adds objects and "claims" the catalog keys
+//! (classid, objid) they stand for — a table claims its row type and inline
+//! CHECK constraints, a view its `_RETURN` rule, a primary key its index, an
+//! extension all its members. `pg_depend` rows between claimed keys become
+//! dependencies between objects; a topological sort with pg_dump's kind
+//! priorities as tie-break gives the order; a loop is an error naming it.
 //!
-//! Roles and tablespaces are cluster-level: they are never created here. Every
-//! role named as owner or grantee is listed in [`Catalog::roles`] so the
-//! restorer can check (or create) them before it starts.
-
+//! The server's own deparsers (`pg_get_indexdef`, `pg_get_constraintdef`,
+//! `pg_get_functiondef`, ...) are used wherever they exist; they are called
+//! with an empty `search_path`, so everything they print is schema-qualified.
+//!
+//! Choices worth knowing:
+//! - Roles and tablespaces are cluster-level and never created. Every role
+//!   named as owner, grantee, grantor or policy role is listed in
+//!   [`Catalog::roles`]: the restorer checks (or creates) them first.
+//!   Objects in a non-default tablespace get a "TABLESPACE" warning.
+//! - Kinds not dumped are [`Warning`]s (large objects with their count,
+//!   security labels, foreign data wrappers/servers/tables, base types,
+//!   operator classes/families, ...), never silent omissions.
+//! - An inheritance child whose parent gained columns after it was created
+//!   keeps its physical column order (created with all columns, then
+//!   `ALTER TABLE ... INHERIT`); such columns then count as local ones.
+//! - "public" is restored relative to the PostgreSQL 15+ template (owner
+//!   pg_database_owner, USAGE for PUBLIC), like pg_dump, whatever the source.
+//! - An extension's configuration table is listed in [`Catalog::tables`]
+//!   with `object_id` pointing at its "EXTENSION" object.
 mod acl;
 mod error;
 mod filter;

@@ -107,6 +107,7 @@ async fn sequences_options_owner_and_value() {
         "CREATE SEQUENCE \"Odd Seq\" AS smallint INCREMENT BY -3 MINVALUE -100 MAXVALUE 50 START 7 CACHE 2 CYCLE; \
          SELECT nextval('\"Odd Seq\"'); \
          CREATE TABLE t (id serial, g bigint GENERATED ALWAYS AS IDENTITY (START WITH 100)); \
+         GRANT USAGE ON SEQUENCE t_g_seq TO PUBLIC; COMMENT ON SEQUENCE t_g_seq IS 'identity'; \
          SELECT setval('t_id_seq', 41); INSERT INTO t DEFAULT VALUES; \
          CREATE SEQUENCE fresh;",
     )
@@ -145,6 +146,10 @@ async fn sequences_options_owner_and_value() {
     assert!(objects_of(&c, "SEQUENCE")
         .iter()
         .all(|o| o.name != "t_g_seq"));
+    assert!(sql_of(&c, "ACL").contains("GRANT USAGE ON SEQUENCE \"public\".\"t_g_seq\" TO PUBLIC;"));
+    assert!(
+        sql_of(&c, "COMMENT").contains("COMMENT ON SEQUENCE \"public\".\"t_g_seq\" IS 'identity';")
+    );
     assert!(one(&c, "DEFAULT", "t id")
         .create_sql
         .contains("nextval('public.t_id_seq'::regclass)"));

@@ -863,8 +863,11 @@ fn view(ctx: &mut Ctx<'_>, r: &RelRow, columns: &[Col]) -> Result<usize, Catalog
 fn sequence(ctx: &mut Ctx<'_>, r: &RelRow, s: &Seq) -> Result<(), CatalogError> {
     let qn = r.qualified();
     if s.identity {
+        // Created with its column; its value and privileges are its own.
         if let Some(&id) = s.owner_table.and_then(|t| ctx.rels.get(&t)).map(|t| &t.id) {
             ctx.seq_objects.insert(r.oid, (id, qn));
+            ctx.commentable((PG_CLASS, r.oid), id, format!("SEQUENCE {}", r.qualified()));
+            column_acls(ctx, r, id, &[])?;
         }
         return Ok(());
     }
