@@ -11,6 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::os_user::RunAs;
 use crate::stale::DIR_PREFIX;
@@ -56,7 +57,12 @@ impl InitdbCache {
         let Some(temp_root) = self.entry.parent() else {
             return;
         };
-        let staging = temp_root.join(format!("{DIR_PREFIX}{}-initdb-cache", std::process::id()));
+        static STORES: AtomicU32 = AtomicU32::new(0);
+        let staging = temp_root.join(format!(
+            "{DIR_PREFIX}{}-initdb-cache-{}",
+            std::process::id(),
+            STORES.fetch_add(1, Ordering::Relaxed)
+        ));
         let stored = copy_tree(data_dir, &staging.join("data"), None)
             .and_then(|()| std::fs::write(staging.join(COMPLETE_MARKER), b""))
             .and_then(|()| std::fs::rename(&staging, &self.entry));

@@ -1,11 +1,13 @@
 //! Throwaway local PostgreSQL clusters for tests and demos, plus the
 //! `learnapp` sample fixture.
 //!
-//! A [`Cluster`] lives in its own temporary directory, listens on
+//! A [`Cluster`] lives in its own directory (under `$PGARK_SANDBOX_DIR`,
+//! else /dev/shm when it has room, else the temp directory), listens on
 //! 127.0.0.1 on a free port with its Unix socket in that directory, and is
 //! stopped and deleted when dropped. When running as root the server runs
 //! as the unprivileged OS user `pgark` (created if missing), because
-//! `initdb` and `postgres` refuse to run as root.
+//! `initdb` and `postgres` refuse to run as root. Clusters left behind by
+//! killed processes are removed by the next [`Cluster::start`].
 
 mod bins;
 mod cluster;
