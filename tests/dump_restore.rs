@@ -354,3 +354,74 @@ async fn script_output_recreates_the_database_through_psql() {
     assert!(status.success());
     assert_same_database(&src, &dst).await;
 }
+
+#[tokio::test]
+async fn owners_and_privileges_are_restored_unless_skipped() {
+    let src = fresh_db().await;
+    src.exec(
+        "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'e2e_owner') THEN CREATE ROLE e2e_owner; END IF;
+                    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'e2e_reader') THEN CREATE ROLE e2e_reader; END IF; END$$;
+         CREATE TABLE owned (id int); ALTER TABLE owned OWNER TO e2e_owner;
+         GRANT SELECT ON owned TO e2e_reader;",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&src)).to_file(&path).await.unwrap();
+    let owner_and_acl = "SELECT pg_get_userbyid(relowner) || ' ' || coalesce(relacl::text, '-') FROM pg_class WHERE relname = 'owned'";
+
+    let full = fresh_db().await;
+    Restore::new(params(&full), &path).run().await.unwrap();
+    assert_eq!(
+        full.query_strings(owner_and_acl).await,
+        src.query_strings(owner_and_acl).await
+    );
+
+    let bare = fresh_db().await;
+    Restore::new(params(&bare), &path)
+        .no_owner(true)
+        .no_privileges(true)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        bare.query_strings(owner_and_acl).await,
+        [Some("postgres -".to_string())]
+    );
+
+    let as_role = fresh_db().await;
+    as_role
+        .exec(&format!(
+            "GRANT CREATE ON SCHEMA public TO e2e_owner; GRANT CREATE ON DATABASE {} TO e2e_owner",
+            as_role.name
+        ))
+        .await;
+    Restore::new(params(&as_role), &path)
+        .no_owner(true)
+        .no_privileges(true)
+        .role(Some("e2e_owner".into()))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        as_role.query_strings(owner_and_acl).await,
+        [Some("e2e_owner -".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn create_makes_the_archives_database_with_its_encoding() {
+    let src = fresh_learnapp_db(1).await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&src)).to_file(&path).await.unwrap();
+    let expected = pgark_e2e::all_rows(&src).await;
+    let schema = src.pg_dump_schema();
+    let admin = src.cluster().connect("postgres").await.unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE {}", src.name))
+        .await
+        .unwrap();
+    let via = params(&src).with_dbname("postgres");
+    Restore::new(via, &path).create(true).run().await.unwrap();
+    assert_eq!(src.pg_dump_schema(), schema);
+    assert!(pgark_e2e::all_rows(&src).await == expected);
+}

@@ -10,5 +10,9 @@ async fn pre_migration_snapshot_example_rolls_back_a_failed_migration() {
     let schema_before = db.pg_dump_schema();
     let (_dir, archive) = pgark_e2e::archive_path();
     example::run(&db.conninfo(), &archive).await.unwrap();
-    assert_eq!(db.pg_dump_schema(), schema_before, "the failed migration was not rolled back");
+    assert_eq!(
+        db.pg_dump_schema(),
+        schema_before,
+        "the failed migration was not rolled back"
+    );
 }
