@@ -822,3 +822,22 @@ async fn reads_inside_the_callers_transaction_and_restores_search_path() {
     assert!(c.server_version_num >= 140000);
     assert_eq!(one(&c, "TABLE", "t").kind, "TABLE");
 }
+
+#[tokio::test]
+async fn check_and_default_calling_a_function_of_their_table() {
+    // Inside CREATE TABLE these would need the function, which needs the table.
+    let c = roundtrip(
+        "CREATE TABLE t (a int, b int); \
+         CREATE FUNCTION ok(t) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT $1.a > 0'; \
+         CREATE FUNCTION n() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM public.t; END; \
+         ALTER TABLE t ADD CONSTRAINT t_ok CHECK (ok(t)); ALTER TABLE t ALTER COLUMN b SET DEFAULT n();",
+    )
+    .await;
+    assert!(!one(&c, "TABLE", "t").create_sql.contains("t_ok"));
+    assert!(one(&c, "CHECK CONSTRAINT", "t t_ok")
+        .deps
+        .contains(&one(&c, "FUNCTION", "ok(public.t)").id));
+    assert!(one(&c, "DEFAULT", "t b")
+        .deps
+        .contains(&one(&c, "FUNCTION", "n()").id));
+}

@@ -84,6 +84,23 @@ struct Check {
     def: String,
     validated: bool,
     is_local: bool,
+    /// Added after the table: NOT VALID, or it calls a function that needs the table.
+    separate: bool,
+}
+
+/// SQL condition: object `objid` of catalog `cat` calls a user function that
+/// itself depends on table `relid` (its row type as an argument, or its SQL
+/// body reading it). Written inside CREATE TABLE that would be a loop.
+fn uses_function_of_table(cat: &str, objid: &str, relid: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_depend fd \
+             ON fd.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND fd.objid = d.refobjid \
+         WHERE d.classid = 'pg_catalog.{cat}'::pg_catalog.regclass AND d.objid = {objid} \
+         AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid >= 16384 \
+         AND ((fd.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND fd.refobjid = {relid}) \
+           OR (fd.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass \
+               AND fd.refobjid = (SELECT rt.reltype FROM pg_catalog.pg_class rt WHERE rt.oid = {relid}))))"
+    )
 }
 
 struct Seq {
@@ -315,7 +332,8 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
         "SELECT a.attrelid, a.attnum::int4, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
          a.attnotnull, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ad.oid, \
          EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass \
-             AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> a.attrelid), \
+             AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> a.attrelid) \
+         OR {default_loop}, \
          a.attidentity::text, a.attgenerated::text, \
          CASE WHEN a.attcollation <> t.typcollation THEN {coll} END, \
          CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, {compression}, \
@@ -333,6 +351,7 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
          ORDER BY a.attrelid, a.attnum",
         coll = collation_name("a.attcollation"),
+        default_loop = uses_function_of_table("pg_attrdef", "ad.oid", "a.attrelid"),
     );
     let mut out: HashMap<u32, Vec<Col>> = HashMap::new();
     for r in ctx.query("columns", &sql).await? {
@@ -365,17 +384,21 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
 }
 
 async fn read_checks(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Check>>, CatalogError> {
-    let sql = "SELECT c.conrelid, c.oid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), \
-               c.convalidated, c.conislocal FROM pg_catalog.pg_constraint c \
-               WHERE c.contype = 'c' AND c.conrelid >= 16384 ORDER BY c.conrelid, c.conname";
+    let sql = format!(
+        "SELECT c.conrelid, c.oid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), \
+         c.convalidated, c.conislocal, NOT c.convalidated OR {} FROM pg_catalog.pg_constraint c \
+         WHERE c.contype = 'c' AND c.conrelid >= 16384 ORDER BY c.conrelid, c.conname",
+        uses_function_of_table("pg_constraint", "c.oid", "c.conrelid")
+    );
     let mut out: HashMap<u32, Vec<Check>> = HashMap::new();
-    for r in ctx.query("check constraints", sql).await? {
+    for r in ctx.query("check constraints", &sql).await? {
         out.entry(r.get(0)).or_default().push(Check {
             oid: r.get(1),
             name: r.get(2),
             def: r.get(3),
             validated: r.get(4),
             is_local: r.get(5),
+            separate: r.get(6),
         });
     }
     Ok(out)
@@ -539,7 +562,7 @@ fn table(
         lines.push(line);
     }
     for k in checks {
-        if k.validated && (k.is_local || r.is_partition || keep_order) {
+        if !k.separate && (k.is_local || r.is_partition || keep_order) {
             lines.push(format!("CONSTRAINT {} {}", quote_ident(&k.name), k.def));
         }
     }
@@ -603,8 +626,8 @@ fn table(
         }
     }
     for k in checks {
-        if !k.validated && k.is_local {
-            not_valid_check(ctx, r, id, k);
+        if k.separate && k.is_local {
+            separate_check(ctx, r, id, k);
         } else {
             ctx.g.claim((PG_CONSTRAINT, k.oid), id);
             ctx.commentable(
@@ -721,7 +744,7 @@ fn claim_relation(ctx: &mut Ctx<'_>, r: &RelRow, id: usize, target: &str) {
     );
 }
 
-fn not_valid_check(ctx: &mut Ctx<'_>, r: &RelRow, table: usize, k: &Check) {
+fn separate_check(ctx: &mut Ctx<'_>, r: &RelRow, table: usize, k: &Check) {
     let qn = r.qualified();
     let cn = quote_ident(&k.name);
     let obj = post(
