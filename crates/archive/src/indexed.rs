@@ -79,7 +79,6 @@ impl<R: Read + Seek> IndexedArchive<R> {
         for refs in chunks.values_mut() {
             refs.sort_by_key(|b| b.seq);
         }
-        debug_assert_eq!(block_ref(&block).offset, trailer_at);
         Ok(IndexedArchive {
             r,
             archive_id: id,
