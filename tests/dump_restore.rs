@@ -425,3 +425,53 @@ async fn create_makes_the_archives_database_with_its_encoding() {
     assert_eq!(src.pg_dump_schema(), schema);
     assert!(pgark_e2e::all_rows(&src).await == expected);
 }
+
+#[tokio::test]
+async fn a_crafted_table_name_in_the_toc_is_refused() {
+    use pgark_archive::{
+        ArchiveMeta, ArchiveWriter, CopyColumn, CopySpec, Section, TocEntry, WriterOptions,
+    };
+    let db = fresh_db().await;
+    db.exec("CREATE TABLE t (id int); CREATE TABLE victim (id int)")
+        .await;
+    let entry = TocEntry {
+        id: 0,
+        kind: "TABLE DATA".into(),
+        schema: Some("public".into()),
+        name: "t".into(),
+        owner: None,
+        section: Section::Data,
+        create_sql: String::new(),
+        owner_sql: None,
+        drop_sql: String::new(),
+        deps: vec![],
+        copy: Some(CopySpec {
+            qualified_table:
+                "\"public\".\"t\" FROM STDIN; DROP TABLE victim; COPY \"public\".\"t\"".into(),
+            columns: vec![CopyColumn {
+                name: "id".into(),
+                type_name: "integer".into(),
+            }],
+            format: "text".into(),
+            critical: false,
+        }),
+    };
+    let (_dir, path) = archive_path();
+    let file = std::fs::File::create(&path).unwrap();
+    let w = ArchiveWriter::new(
+        file,
+        &ArchiveMeta::default(),
+        &[entry],
+        WriterOptions::default(),
+    )
+    .unwrap();
+    w.chunk_sender().send(0, 1, b"1\n".to_vec()).unwrap();
+    w.finish(chrono::Utc::now(), Default::default()).unwrap();
+    let err = Restore::new(params(&db), &path)
+        .data_only(true)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("crafted"), "{err}");
+    assert_eq!(db.all_tables().await, ["public.t", "public.victim"]);
+}

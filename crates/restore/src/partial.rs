@@ -324,11 +324,14 @@ async fn load_converted(
     select: &[String],
 ) -> Result<u64, String> {
     let stage = "pg_temp.pgark_stage";
-    let cols: Vec<String> = spec
-        .columns
-        .iter()
-        .map(|c| format!("{} {}", quote_ident(&c.name), c.type_name))
-        .collect();
+    let mut cols = Vec::new();
+    for c in &spec.columns {
+        cols.push(format!(
+            "{} {}",
+            quote_ident(&c.name),
+            canonical_type(client, &c.type_name).await?
+        ));
+    }
     let names: Vec<String> = spec.columns.iter().map(|c| quote_ident(&c.name)).collect();
     let create = format!(
         "DROP TABLE IF EXISTS {stage}; CREATE TEMP TABLE pgark_stage ({}) ON COMMIT DROP",
@@ -350,6 +353,21 @@ async fn load_converted(
         .await
         .map_err(|e| pgark_conn::describe(&e))?;
     Ok(rows)
+}
+
+/// The archive's type name as the server spells it. The archive's text is
+/// never put into SQL itself: a name that is not a type is refused.
+async fn canonical_type(client: &Client, name: &str) -> Result<String, String> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.format_type(pg_catalog.to_regtype($1), NULL)",
+            &[&name],
+        )
+        .await
+        .map_err(|e| pgark_conn::describe(&e))?;
+    row.get::<_, Option<String>>(0).ok_or_else(|| {
+        format!("the archive's column type \"{name}\" is not a type in this database")
+    })
 }
 
 /// The expression that turns an archive value into the target column's type.

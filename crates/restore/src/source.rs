@@ -3,6 +3,7 @@
 
 use crate::RestoreError;
 use pgark_archive::{ArchiveMeta, BlockRef, IndexedArchive, StoredChunk, TocEntry, Trailer};
+use pgark_catalog::quote_ident;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +25,7 @@ impl Source {
             path: path.display().to_string(),
             source,
         })?;
+        check_names(path, index.toc())?;
         Ok(Source {
             path: path.to_path_buf(),
             index: Arc::new(index),
@@ -85,4 +87,27 @@ impl Source {
     pub(crate) fn entry(&self, id: u32) -> Option<&TocEntry> {
         self.toc().iter().find(|e| e.id == id)
     }
+}
+
+/// The table name of a data entry is put into COPY statements as it stands,
+/// so it must be exactly the quoted form of the entry's schema and name:
+/// a crafted archive cannot smuggle SQL in through it.
+fn check_names(path: &Path, toc: &[TocEntry]) -> Result<(), RestoreError> {
+    for e in toc {
+        let Some(copy) = &e.copy else { continue };
+        let expected = match &e.schema {
+            Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&e.name)),
+            None => String::new(),
+        };
+        if copy.qualified_table != expected {
+            return Err(RestoreError::Refused(format!(
+                "archive {}: TOC entry {} names table {} but is for {}; refusing a damaged or crafted archive",
+                path.display(),
+                e.id,
+                copy.qualified_table,
+                expected
+            )));
+        }
+    }
+    Ok(())
 }
