@@ -82,7 +82,6 @@ struct Check {
     oid: u32,
     name: String,
     def: String,
-    validated: bool,
     is_local: bool,
     /// Added after the table: NOT VALID, or it calls a function that needs the table.
     separate: bool,
@@ -386,7 +385,7 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
 async fn read_checks(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Check>>, CatalogError> {
     let sql = format!(
         "SELECT c.conrelid, c.oid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), \
-         c.convalidated, c.conislocal, NOT c.convalidated OR {} FROM pg_catalog.pg_constraint c \
+         c.conislocal, NOT c.convalidated OR {} FROM pg_catalog.pg_constraint c \
          WHERE c.contype = 'c' AND c.conrelid >= 16384 ORDER BY c.conrelid, c.conname",
         uses_function_of_table("pg_constraint", "c.oid", "c.conrelid")
     );
@@ -396,9 +395,8 @@ async fn read_checks(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Check>>, CatalogE
             oid: r.get(1),
             name: r.get(2),
             def: r.get(3),
-            validated: r.get(4),
-            is_local: r.get(5),
-            separate: r.get(6),
+            is_local: r.get(4),
+            separate: r.get(5),
         });
     }
     Ok(out)
