@@ -12,7 +12,9 @@
 #   PGARK_PG_BIN=/path/bin     test against any installation
 #   PGARK_TEST_VERSIONS="14 18"  afterwards rerun the tests matching
 #                              PGARK_MATRIX_FILTER (default: roundtrip) on
-#                              each of these versions
+#                              each of these versions (default "14 18";
+#                              set it empty to skip)
+#   PGARK_SKIP_DENY=1          skip cargo deny (licenses, bans, sources)
 #   PGARK_SKIP_LINT=1          skip cargo fmt --check and clippy
 #   PGARK_SKIP_DOCTESTS=1      skip doc tests
 #
@@ -22,50 +24,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
-
-command -v cargo >/dev/null || die "cargo not found; install Rust (https://rustup.rs)"
-
-has_server() { [[ -x $1/initdb && -x $1/postgres ]]; }
-
-# Mirrors the harness's own search (crates/sandbox/src/bins.rs).
-find_server() {
-    if [[ -n ${PGARK_PG_BIN:-} ]]; then
-        has_server "$PGARK_PG_BIN" && return 0
-        die "PGARK_PG_BIN=$PGARK_PG_BIN lacks initdb or postgres"
-    fi
-    local dir
-    if dir=$(pg_config --bindir 2>/dev/null) && has_server "$dir"; then return 0; fi
-    for dir in /usr/lib/postgresql/*/bin; do
-        has_server "$dir" && return 0
-    done
-    dir=$(command -v initdb 2>/dev/null) && has_server "$(dirname "$dir")" && return 0
-    return 1
-}
-
-apt_updated=
-apt_install() {
-    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-        return 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    if [[ -z $apt_updated ]]; then
-        apt-get update -q
-        apt_updated=1
-    fi
-    apt-get install -y -q --no-install-recommends "$@"
-}
-
-if [[ -n ${PGARK_PG_VERSION:-} ]]; then
-    bash scripts/get-postgres.sh "$PGARK_PG_VERSION" >/dev/null
-elif ! find_server; then
-    log "PostgreSQL server not found: installing Debian's postgresql package"
-    apt_install postgresql \
-        || die "PostgreSQL server binaries not found. Install them (Debian/Ubuntu: sudo apt-get install postgresql), \
-or run scripts/get-postgres.sh 18 and set PGARK_PG_VERSION=18, or set PGARK_PG_BIN to a bin directory"
-    find_server || die "PostgreSQL is still not found after installing it"
-fi
+SCRIPT=test.sh
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+ensure_postgres
 
 # TLS tests make their certificates with the openssl command.
 if ! command -v openssl >/dev/null; then
@@ -116,10 +78,20 @@ for arg in "$@"; do
     fi
 done
 matrix_args+=("$filter")
-for version in ${PGARK_TEST_VERSIONS:-}; do
+for version in ${PGARK_TEST_VERSIONS-14 18}; do
     bash scripts/get-postgres.sh "$version" >/dev/null
     log "PostgreSQL $version: tests matching '$filter'"
     PGARK_PG_VERSION=$version cargo test "${scope[@]}" --all-targets "${matrix_args[@]}"
 done
+
+if [[ -z ${PGARK_SKIP_DENY:-} ]]; then
+    if ! cargo deny --version >/dev/null 2>&1; then
+        log "installing cargo-deny (a few minutes, once)"
+        cargo install --locked --quiet cargo-deny
+    fi
+    # Advisories need the RustSec database from GitHub, out of reach here.
+    log "cargo deny check licenses bans sources"
+    cargo deny --log-level error check licenses bans sources
+fi
 
 log "all tests passed"

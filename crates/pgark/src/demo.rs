@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct DemoOptions {
-    /// Size of the generated data (1 ≈ a few thousand rows).
+    /// Size of the generated data (1 ≈ 10 thousand rows).
     pub scale: u32,
     pub jobs: usize,
     /// Step-by-step narration.
@@ -47,6 +47,7 @@ impl DemoReport {
         for (step, d) in &self.timings {
             let _ = writeln!(s, "  {step:<40} {:>8.2} s", d.as_secs_f64());
         }
+        let _ = writeln!(s, "the throwaway cluster and the demo archive have been removed");
         s
     }
 }

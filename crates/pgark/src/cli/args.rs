@@ -218,8 +218,8 @@ pub struct EstimateArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// Size of the sample data (1 ≈ a few thousand rows).
-    #[arg(long, default_value_t = 5)]
+    /// Size of the sample data (1 ≈ 10 thousand rows, 11 MB).
+    #[arg(long, default_value_t = 20)]
     pub scale: u32,
     #[arg(short = 'j', long = "jobs", default_value_t = 2)]
     pub jobs: usize,
