@@ -20,7 +20,7 @@ pub const FOOTER_LEN: usize = 56;
 const BLOCK_HASHED_LEN: usize = 48;
 
 /// Largest raw or stored size of one DATA block.
-pub const MAX_CHUNK_BYTES: usize = 64 << 20;
+pub const MAX_CHUNK_BYTES: usize = 1 << 30;
 /// Largest raw or stored size of a META, TOC or TRAILER block.
 pub const MAX_SECTION_BYTES: usize = 256 << 20;
 

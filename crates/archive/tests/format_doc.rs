@@ -103,8 +103,8 @@ fn the_document_states_this_version_and_its_limits() {
     assert!(doc.starts_with(&format!(
         "# The pgark archive format, version {FORMAT_MAJOR}.{FORMAT_MINOR}\n"
     )));
-    assert!(doc.contains(&format!("≤ 64 MiB ({})", "67 108 864")));
-    assert_eq!(MAX_CHUNK_BYTES, 67_108_864);
+    assert!(doc.contains(&format!("≤ 1 GiB ({})", "1 073 741 824")));
+    assert_eq!(MAX_CHUNK_BYTES, 1_073_741_824);
     for needle in [
         "`\"PGAB\"`",
         "`\"PGARKEND\"`",
