@@ -67,8 +67,8 @@ impl<'a> Ctx<'a> {
         });
     }
 
-    /// The schema's object, if objects in that schema are dumped (outside
-    /// table mode). Objects of an undumped schema depend on nothing.
+    /// Objects in this schema are dumped (a known schema, selected by -n/-N,
+    /// outside table mode).
     pub fn in_schema(&self, nsp_oid: u32, name: &str) -> bool {
         self.schemas.contains_key(&nsp_oid) && self.filter.schema_included(name)
     }

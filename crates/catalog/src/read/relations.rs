@@ -237,7 +237,7 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
             ctx.matview_data.insert(id, data);
         }
     }
-    sequence_values(ctx, &rels, &seqs).await
+    sequence_values(ctx, &rels).await
 }
 
 async fn read_rel_rows(ctx: &Ctx<'_>) -> Result<Vec<RelRow>, CatalogError> {
@@ -978,11 +978,7 @@ fn extension_config(ctx: &mut Ctx<'_>, r: &RelRow, columns: &[Col]) {
 }
 
 /// "SEQUENCE SET" objects: the current values, read in batches.
-async fn sequence_values(
-    ctx: &mut Ctx<'_>,
-    rels: &[RelRow],
-    _seqs: &HashMap<u32, Seq>,
-) -> Result<(), CatalogError> {
+async fn sequence_values(ctx: &mut Ctx<'_>, rels: &[RelRow]) -> Result<(), CatalogError> {
     let wanted: Vec<(u32, usize, String, &RelRow)> = rels
         .iter()
         .filter_map(|r| {
