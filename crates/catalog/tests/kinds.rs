@@ -841,3 +841,33 @@ async fn check_and_default_calling_a_function_of_their_table() {
         .deps
         .contains(&one(&c, "FUNCTION", "n()").id));
 }
+
+#[tokio::test]
+async fn extension_configuration_tables_have_their_rows_dumped() {
+    // Only an extension script can call pg_extension_config_dump(); a
+    // superuser can set the same catalog fields directly.
+    let db = db_with(
+        "CREATE EXTENSION pg_trgm; CREATE TABLE cfg (x int, g int GENERATED ALWAYS AS (x * 2) STORED); \
+         CREATE SEQUENCE cfg_seq; SELECT setval('cfg_seq', 9); \
+         ALTER EXTENSION pg_trgm ADD TABLE cfg; ALTER EXTENSION pg_trgm ADD SEQUENCE cfg_seq; \
+         UPDATE pg_extension SET extconfig = ARRAY['cfg'::regclass::oid, 'cfg_seq'::regclass::oid], \
+             extcondition = ARRAY['WHERE x > 0', ''] WHERE extname = 'pg_trgm';",
+    )
+    .await;
+    let c = catalog_of(&db, &CatalogOptions::default()).await;
+    assert!(
+        objects_of(&c, "TABLE").is_empty(),
+        "the table itself is the extension's"
+    );
+    let t = c
+        .tables
+        .iter()
+        .find(|t| t.name == "cfg")
+        .expect("config table listed for its rows");
+    assert_eq!(t.copy_filter.as_deref(), Some("WHERE x > 0"));
+    assert_eq!(t.columns.len(), 1);
+    assert_eq!(c.objects[t.object_id as usize].kind, "EXTENSION");
+    let set = one(&c, "SEQUENCE SET", "cfg_seq");
+    assert!(set.create_sql.contains(", 9, true);"));
+    assert!(set.deps.contains(&t.object_id));
+}
