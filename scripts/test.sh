@@ -59,6 +59,11 @@ for arg in "$@"; do
     [[ $arg == -p || $arg == --package* || $arg == -p?* ]] && scope=()
 done
 
+# The other versions are fetched first: the upgrade test (14 -> 18) needs them.
+for version in ${PGARK_TEST_VERSIONS-14 18}; do
+    bash scripts/get-postgres.sh "$version" >/dev/null
+done
+
 log "cargo test ${scope[*]} --all-targets $*"
 cargo test "${scope[@]}" --all-targets "$@"
 
