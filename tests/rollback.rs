@@ -226,3 +226,27 @@ async fn timestamps_survive_any_client_time_zone_and_datestyle() {
     let q = "SET TimeZone = 'UTC'; SET DateStyle = ISO; SET IntervalStyle = postgres; SELECT string_agg(t::text, '|' ORDER BY t::text) FROM t";
     assert_eq!(db.query_strings(q).await, dst.query_strings(q).await);
 }
+
+#[tokio::test]
+async fn full_rollback_keeps_database_settings_comment_and_privileges() {
+    let db = fresh_learnapp_db(1).await;
+    db.exec(&format!(
+        "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'e2e_app') THEN CREATE ROLE e2e_app; END IF; END$$;
+         ALTER DATABASE {0} SET work_mem = '7MB'; COMMENT ON DATABASE {0} IS 'the app';
+         REVOKE CONNECT, TEMP ON DATABASE {0} FROM PUBLIC; GRANT CONNECT ON DATABASE {0} TO e2e_app;
+         ALTER DATABASE {0} CONNECTION LIMIT 50;",
+        db.name
+    ))
+    .await;
+    let props = format!(
+        "SELECT concat_ws(' | ', datconnlimit, shobj_description(d.oid, 'pg_database'), datacl::text, \
+                (SELECT setconfig::text FROM pg_db_role_setting WHERE setdatabase = d.oid AND setrole = 0)) \
+         FROM pg_database d WHERE datname = '{}'",
+        db.name
+    );
+    let before = db.query_strings(&props).await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db)).to_file(&path).await.unwrap();
+    Rollback::new(params(&db), &path).full().await.unwrap();
+    assert_eq!(db.query_strings(&props).await, before);
+}

@@ -234,7 +234,29 @@ async fn swap(admin: &Client, target: &str, fresh: &str) -> Result<(), RestoreEr
         let what = what.to_string();
         move |e: tokio_postgres::Error| RestoreError::server(what.clone(), &e)
     };
-    // Sessions can reconnect between the terminate and the rename: retry.
+    // Connection pools reconnect at once: close the door, then end the
+    // sessions, then rename (retrying for sessions that slipped in).
+    admin
+        .batch_execute(&format!("ALTER DATABASE {t} WITH ALLOW_CONNECTIONS false"))
+        .await
+        .map_err(server("refusing new connections to the database"))?;
+    if let Err(e) = rename_away(admin, target, &t, &o).await {
+        let _ = admin
+            .batch_execute(&format!("ALTER DATABASE {t} WITH ALLOW_CONNECTIONS true"))
+            .await;
+        return Err(e);
+    }
+    admin
+        .batch_execute(&format!("ALTER DATABASE {f} RENAME TO {t}"))
+        .await
+        .map_err(server("moving the rebuilt database into place"))?;
+    admin
+        .batch_execute(&format!("DROP DATABASE {o} WITH (FORCE)"))
+        .await
+        .map_err(server("dropping the old database"))
+}
+
+async fn rename_away(admin: &Client, target: &str, t: &str, o: &str) -> Result<(), RestoreError> {
     let mut attempt = 0;
     loop {
         admin
@@ -244,14 +266,13 @@ async fn swap(admin: &Client, target: &str, fresh: &str) -> Result<(), RestoreEr
                 &[&target],
             )
             .await
-            .map_err(server("ending the sessions on the database"))?;
+            .map_err(|e| RestoreError::server("ending the sessions on the database", &e))?;
         match admin
             .batch_execute(&format!("ALTER DATABASE {t} RENAME TO {o}"))
             .await
         {
-            Ok(()) => break,
-            Err(e) if attempt < 20 => {
-                let _ = e;
+            Ok(()) => return Ok(()),
+            Err(_) if attempt < 50 => {
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
@@ -263,14 +284,6 @@ async fn swap(admin: &Client, target: &str, fresh: &str) -> Result<(), RestoreEr
             }
         }
     }
-    admin
-        .batch_execute(&format!("ALTER DATABASE {f} RENAME TO {t}"))
-        .await
-        .map_err(server("moving the rebuilt database into place"))?;
-    admin
-        .batch_execute(&format!("DROP DATABASE {o} WITH (FORCE)"))
-        .await
-        .map_err(server("dropping the old database"))
 }
 
 async fn carry_over_sql(admin: &Client, target: &str, fresh: &str) -> Result<String, RestoreError> {
@@ -301,6 +314,7 @@ async fn carry_over_sql(admin: &Client, target: &str, fresh: &str) -> Result<Str
             ));
         }
     }
+    sql.push_str(&acl_sql(admin, target, &f).await?);
     // Giving the database to its old owner needs membership in that role; a
     // superuser or the owner itself has it.
     sql.push_str(&format!(
@@ -309,5 +323,32 @@ async fn carry_over_sql(admin: &Client, target: &str, fresh: &str) -> Result<Str
         fq = quote_literal(&f),
         oq = quote_literal(&quote_ident(&owner)),
     ));
+    Ok(sql)
+}
+
+/// GRANTs on the old database (CONNECT, TEMP, CREATE) repeated on the new one;
+/// nothing when the old one had the defaults.
+async fn acl_sql(admin: &Client, target: &str, f: &str) -> Result<String, RestoreError> {
+    let rows = admin
+        .query(
+            "SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN 'PUBLIC' \
+                    ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, a.is_grantable \
+             FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a WHERE d.datname = $1",
+            &[&target],
+        )
+        .await
+        .map_err(|e| RestoreError::server("reading the database's privileges", &e))?;
+    if rows.is_empty() {
+        return Ok(String::new());
+    }
+    let mut sql = format!("REVOKE ALL ON DATABASE {f} FROM PUBLIC;");
+    for r in &rows {
+        let (privilege, grantee, grantable): (String, String, bool) =
+            (r.get(0), r.get(1), r.get(2));
+        let option = if grantable { " WITH GRANT OPTION" } else { "" };
+        sql.push_str(&format!(
+            "GRANT {privilege} ON DATABASE {f} TO {grantee}{option};"
+        ));
+    }
     Ok(sql)
 }
