@@ -467,7 +467,12 @@ async fn triggers_and_event_triggers() {
          CREATE TRIGGER off_t AFTER UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f(); \
          ALTER TABLE t DISABLE TRIGGER off_t; \
          CREATE EVENT TRIGGER \"Evt\" ON ddl_command_start WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION e(); \
-         ALTER EVENT TRIGGER \"Evt\" ENABLE ALWAYS;",
+         ALTER EVENT TRIGGER \"Evt\" ENABLE ALWAYS; \
+         CREATE TABLE p (x int) PARTITION BY RANGE (x); \
+         CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10); \
+         CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (10) TO (20); \
+         CREATE TRIGGER on_p AFTER INSERT ON p FOR EACH ROW EXECUTE FUNCTION f(); \
+         ALTER TABLE p1 DISABLE TRIGGER on_p;",
     )
     .await;
     let on = one(&c, "TRIGGER", "t on_t");
@@ -481,6 +486,16 @@ async fn triggers_and_event_triggers() {
     assert!(one(&c, "TRIGGER", "t off_t")
         .create_sql
         .contains("ALTER TABLE \"public\".\"t\" DISABLE TRIGGER \"off_t\";"));
+    let clone = one(&c, "TRIGGER", "p1 on_p");
+    assert_eq!(
+        clone.create_sql,
+        "ALTER TABLE \"public\".\"p1\" DISABLE TRIGGER \"on_p\";"
+    );
+    assert!(clone.deps.contains(&one(&c, "TRIGGER", "p on_p").id));
+    assert!(
+        !c.objects.iter().any(|o| o.name == "p2 on_p"),
+        "an unchanged clone comes with its parent"
+    );
     let evt = one(&c, "EVENT TRIGGER", "Evt");
     assert!(
         evt.create_sql.contains("WHEN TAG IN ('CREATE TABLE')")

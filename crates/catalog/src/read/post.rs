@@ -168,8 +168,10 @@ async fn read_index_attachments(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
 pub(crate) async fn read_triggers(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
     let sql =
         "SELECT t.oid, t.tgrelid, t.tgname::text, pg_catalog.pg_get_triggerdef(t.oid, false), \
-               t.tgenabled::text, t.tgconstraint FROM pg_catalog.pg_trigger t \
-               WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND t.tgrelid >= 16384 ORDER BY t.oid";
+               t.tgenabled::text, t.tgconstraint, t.tgparentid, p.tgenabled::text \
+               FROM pg_catalog.pg_trigger t LEFT JOIN pg_catalog.pg_trigger p ON p.oid = t.tgparentid \
+               WHERE (NOT t.tgisinternal OR (t.tgparentid <> 0 AND t.tgconstraint = 0)) \
+               AND t.tgrelid >= 16384 ORDER BY t.tgparentid <> 0, t.oid";
     for r in ctx.query("triggers", sql).await? {
         let oid: u32 = r.get(0);
         let Some(rel) = ctx.rels.get(&r.get::<_, u32>(1)).cloned() else {
@@ -177,14 +179,15 @@ pub(crate) async fn read_triggers(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
         };
         let name: String = r.get(2);
         let tn = quote_ident(&name);
+        let enabled: String = r.get(4);
+        let parent: u32 = r.get(6);
+        if parent != 0 {
+            cloned_trigger_state(ctx, &rel, &name, parent, &enabled, r.get(7));
+            continue;
+        }
         let mut sql = format!("{};", r.get::<_, String>(3));
-        let state = match r.get::<_, String>(4).as_str() {
-            "D" => "DISABLE TRIGGER",
-            "R" => "ENABLE REPLICA TRIGGER",
-            "A" => "ENABLE ALWAYS TRIGGER",
-            _ => "",
-        };
-        if !state.is_empty() {
+        let state = trigger_state(&enabled);
+        if enabled != "O" {
             sql += &format!("\nALTER TABLE {} {state} {tn};", rel.qualified);
         }
         let obj = post(
@@ -210,6 +213,49 @@ pub(crate) async fn read_triggers(ctx: &mut Ctx<'_>) -> Result<(), CatalogError>
         );
     }
     Ok(())
+}
+
+fn trigger_state(enabled: &str) -> &'static str {
+    match enabled {
+        "D" => "DISABLE TRIGGER",
+        "R" => "ENABLE REPLICA TRIGGER",
+        "A" => "ENABLE ALWAYS TRIGGER",
+        _ => "ENABLE TRIGGER",
+    }
+}
+
+/// A partition's copy of its parent's trigger comes with the parent's; only
+/// a different enabled state is its own. (Up to 14 such copies are marked
+/// internal.)
+fn cloned_trigger_state(
+    ctx: &mut Ctx<'_>,
+    rel: &Rel,
+    name: &str,
+    parent: u32,
+    enabled: &str,
+    parent_enabled: Option<String>,
+) {
+    if parent_enabled.as_deref() == Some(enabled) {
+        return;
+    }
+    let Some(parent_id) = ctx.g.id_of((PG_TRIGGER, parent)) else {
+        return;
+    };
+    let sql = format!(
+        "ALTER TABLE {} {} {};",
+        rel.qualified,
+        trigger_state(enabled),
+        quote_ident(name)
+    );
+    let obj = post(
+        "TRIGGER",
+        Some(&rel.schema),
+        &format!("{} {name}", rel.name),
+    )
+    .sql(sql, String::new());
+    let id = ctx.g.add(obj);
+    ctx.g.depend(id, rel.id);
+    ctx.g.depend(id, parent_id);
 }
 
 pub(crate) async fn read_rules(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
