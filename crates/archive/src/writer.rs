@@ -385,10 +385,14 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
             total_len: out.offset + FOOTER_LEN as u64,
         };
         out.write(&footer.encode(), || "the footer".into())?;
-        let inner = out
+        let mut inner = out
             .inner
             .into_inner()
             .map_err(|e| ArchiveError::io("flushing the archive", e.into_error()))?;
+        // The sink may buffer too (a BufWriter, a socket wrapper).
+        inner
+            .flush()
+            .map_err(|e| ArchiveError::io("flushing the archive", e))?;
         Ok((inner, trailer))
     }
 

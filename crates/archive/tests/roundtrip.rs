@@ -326,3 +326,13 @@ fn a_cancelled_async_send_fails_the_archive_instead_of_leaving_a_gap() {
     let err = writer.finish(finished_at(), BTreeMap::new()).err().unwrap();
     assert!(err.to_string().contains("never queued"), "{err}");
 }
+
+#[test]
+fn finish_flushes_a_buffering_sink() {
+    let sink = std::io::BufWriter::with_capacity(1 << 20, Vec::new());
+    let writer = ArchiveWriter::new(sink, &meta(), &toc(1), options(1, 1)).unwrap();
+    writer.chunk_sender().send(10, 100, copy_text(100, 1)).unwrap();
+    let (sink, _) = writer.finish(finished_at(), BTreeMap::new()).unwrap();
+    assert!(sink.buffer().is_empty());
+    assert_eq!(verify(&sink.get_ref()[..]).unwrap().chunks, 1);
+}
