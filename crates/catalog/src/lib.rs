@@ -90,6 +90,9 @@ pub struct DatabaseInfo {
     pub comment: Option<String>,
     /// `ALTER DATABASE ... SET` settings of this database (for all roles), "name=value".
     pub settings: Vec<String>,
+    /// GRANT/REVOKE statements giving the database its privileges (relative
+    /// to a new database's), for a restore that creates the database.
+    pub privileges_sql: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -815,6 +815,12 @@ async fn unsupported_kinds_are_named_warnings() {
 #[tokio::test]
 async fn reads_inside_the_callers_transaction_and_restores_search_path() {
     let db = db_with("CREATE TABLE t (x int);").await;
+    db.exec(&format!(
+        "REVOKE TEMPORARY ON DATABASE {0} FROM PUBLIC; ALTER DATABASE {0} SET work_mem = '5MB'; \
+         COMMENT ON DATABASE {0} IS 'the db';",
+        db.name
+    ))
+    .await;
     let client = db.client().await;
     client
         .batch_execute(
@@ -834,6 +840,15 @@ async fn reads_inside_the_callers_transaction_and_restores_search_path() {
     assert_eq!(path, "public, pg_temp");
     assert_eq!(c.database.name, db.name);
     assert_eq!(c.database.encoding, "UTF8");
+    assert_eq!(c.database.settings, ["work_mem=5MB"]);
+    assert_eq!(c.database.comment.as_deref(), Some("the db"));
+    assert_eq!(
+        c.database.privileges_sql,
+        format!(
+            "REVOKE TEMPORARY ON DATABASE \"{}\" FROM PUBLIC;\n",
+            db.name
+        )
+    );
     assert!(c.server_version_num >= 140000);
     assert_eq!(one(&c, "TABLE", "t").kind, "TABLE");
 }

@@ -2,9 +2,10 @@
 //! becomes a named warning, never a silent omission.
 
 use super::{user_object, Ctx};
-use crate::{CatalogError, DatabaseInfo};
+use crate::acl::{acl_sql, AclTarget};
+use crate::{quote_ident, CatalogError, DatabaseInfo};
 
-pub(crate) async fn read_database(ctx: &Ctx<'_>) -> Result<DatabaseInfo, CatalogError> {
+pub(crate) async fn read_database(ctx: &mut Ctx<'_>) -> Result<DatabaseInfo, CatalogError> {
     let (provider, locale) = match ctx.v {
         v if v >= 170000 => ("d.datlocprovider::text", "d.datlocale"),
         v if v >= 150000 => ("d.datlocprovider::text", "d.daticulocale"),
@@ -16,7 +17,8 @@ pub(crate) async fn read_database(ctx: &Ctx<'_>) -> Result<DatabaseInfo, Catalog
          pg_catalog.pg_database_size(d.oid), \
          pg_catalog.shobj_description(d.oid, 'pg_database'), \
          ARRAY(SELECT pg_catalog.unnest(s.setconfig) FROM pg_catalog.pg_db_role_setting s \
-               WHERE s.setdatabase = d.oid AND s.setrole = 0) \
+               WHERE s.setdatabase = d.oid AND s.setrole = 0), \
+         d.datacl::text[], pg_catalog.acldefault('d', d.datdba)::text[] \
          FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()"
     );
     let rows = ctx.query("database", &sql).await?;
@@ -24,17 +26,32 @@ pub(crate) async fn read_database(ctx: &Ctx<'_>) -> Result<DatabaseInfo, Catalog
         what: "database",
         detail: "current database not in pg_database".into(),
     })?;
+    let name: String = r.get(0);
+    let owner: String = r.get(6);
+    let privileges_sql = match r.get::<_, Option<Vec<String>>>(10) {
+        Some(acl) if !ctx.opts.no_privileges => {
+            let target = AclTarget {
+                prefix: "",
+                on: &format!("DATABASE {}", quote_ident(&name)),
+                column: None,
+                owner: &owner,
+            };
+            acl_sql(&target, &acl, &r.get::<_, Vec<String>>(11), &mut ctx.roles)?
+        }
+        _ => String::new(),
+    };
     Ok(DatabaseInfo {
-        name: r.get(0),
+        name,
         encoding: r.get(1),
         collate: r.get(2),
         ctype: r.get(3),
         locale_provider: r.get(4),
         icu_locale: r.get(5),
-        owner: r.get(6),
+        owner,
         size_bytes: r.get(7),
         comment: r.get(8),
         settings: r.get(9),
+        privileges_sql,
     })
 }
 

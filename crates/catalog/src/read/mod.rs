@@ -176,7 +176,7 @@ pub(crate) async fn read_all(
         seq_objects: HashMap::new(),
         index_attachments: HashMap::new(),
     };
-    let database = database::read_database(&ctx).await?;
+    let database = database::read_database(&mut ctx).await?;
     misc::read_schemas(&mut ctx).await?;
     misc::read_extensions(&mut ctx).await?;
     misc::read_collations(&mut ctx).await?;
