@@ -31,8 +31,13 @@ pub async fn compare(
     let client = pgark_conn::connect(params).await?;
     pgark_conn::prepare_session(&client, Purpose::Dump).await?;
     let mut checks = Vec::new();
+    let specs: std::collections::BTreeMap<u32, &pgark_archive::CopySpec> = source
+        .toc()
+        .iter()
+        .filter_map(|e| Some((e.id, e.copy.as_ref()?)))
+        .collect();
     for stats in &source.trailer().tables {
-        let Some(spec) = source.entry(stats.entry_id).and_then(|e| e.copy.as_ref()) else {
+        let Some(spec) = specs.get(&stats.entry_id) else {
             continue;
         };
         let cols: Vec<String> = spec

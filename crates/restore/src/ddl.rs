@@ -266,14 +266,19 @@ async fn post_data_parallel(
 }
 
 /// Chooses post-data entries whose dependencies are done and whose tables are
-/// not locked by a running entry.
+/// not locked by a running entry. Dependencies are counted, so each pick looks
+/// only at the entries that are ready (thousands of indexes stay cheap).
 struct Scheduler<'a> {
     entries: &'a [&'a TocEntry],
     tables: Vec<BTreeSet<u32>>,
-    pending: BTreeSet<usize>,
+    /// Unfinished dependencies of each entry, within this restore.
+    waiting_on: Vec<usize>,
+    /// Entries to tell when an entry finishes.
+    dependents: Vec<Vec<usize>>,
+    /// Ready entries, in TOC order.
+    ready: BTreeSet<usize>,
+    not_started: BTreeSet<usize>,
     running: BTreeSet<usize>,
-    done_ids: BTreeSet<u32>,
-    in_selection: BTreeSet<u32>,
     done_count: usize,
 }
 
@@ -286,60 +291,78 @@ impl<'a> Scheduler<'a> {
             .map(|e| e.id)
             .collect();
         let by_id: BTreeMap<u32, &TocEntry> = source.toc().iter().map(|e| (e.id, e)).collect();
-        let tables = entries
-            .iter()
-            .map(|e| tables_of(e, &by_id, &table_ids))
-            .collect();
+        let index_of: BTreeMap<u32, usize> =
+            entries.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
+        let mut waiting_on = vec![0; entries.len()];
+        let mut dependents = vec![Vec::new(); entries.len()];
+        for (i, e) in entries.iter().enumerate() {
+            let deps: BTreeSet<usize> = e
+                .deps
+                .iter()
+                .filter_map(|d| index_of.get(d).copied())
+                .collect();
+            waiting_on[i] = deps.len();
+            for d in deps {
+                dependents[d].push(i);
+            }
+        }
         Scheduler {
             entries,
-            tables,
-            pending: (0..entries.len()).collect(),
+            tables: entries
+                .iter()
+                .map(|e| tables_of(e, &by_id, &table_ids))
+                .collect(),
+            ready: (0..entries.len()).filter(|&i| waiting_on[i] == 0).collect(),
+            waiting_on,
+            dependents,
+            not_started: (0..entries.len()).collect(),
             running: BTreeSet::new(),
-            done_ids: BTreeSet::new(),
-            in_selection: entries.iter().map(|e| e.id).collect(),
             done_count: 0,
         }
     }
 
     fn finished(&self) -> bool {
-        self.pending.is_empty()
+        self.not_started.is_empty()
     }
 
     fn next_ready(&mut self) -> Option<usize> {
         let pick = self
-            .pending
+            .ready
             .iter()
             .copied()
-            .find(|&i| self.deps_done(i) && !self.conflicts(i))
-            // Nothing is running and nothing is ready: a dependency cycle or a
-            // dependency that can never finish. Run the first one anyway.
+            .find(|&i| !self.conflicts(i))
+            // Nothing is running and nothing is ready: a dependency cycle.
+            // Run the first one anyway; its error, if any, is reported.
             .or_else(|| {
                 self.running
                     .is_empty()
-                    .then(|| self.pending.first().copied())
+                    .then(|| self.not_started.first().copied())
                     .flatten()
             })?;
-        self.pending.remove(&pick);
+        self.ready.remove(&pick);
+        self.not_started.remove(&pick);
         self.running.insert(pick);
         Some(pick)
     }
 
     fn unstart(&mut self, i: usize) {
         self.running.remove(&i);
-        self.pending.insert(i);
+        self.not_started.insert(i);
+        if self.waiting_on[i] == 0 {
+            self.ready.insert(i);
+        }
     }
 
+    /// A failed entry counts as done too: pg_restore also tries what follows.
     fn done(&mut self, i: usize) {
         self.running.remove(&i);
-        self.done_ids.insert(self.entries[i].id);
         self.done_count += 1;
-    }
-
-    fn deps_done(&self, i: usize) -> bool {
-        self.entries[i]
-            .deps
-            .iter()
-            .all(|d| !self.in_selection.contains(d) || self.done_ids.contains(d))
+        for &d in &self.dependents[i] {
+            self.waiting_on[d] -= 1;
+            if self.waiting_on[d] == 0 && self.not_started.contains(&d) {
+                self.ready.insert(d);
+            }
+        }
     }
 
     fn conflicts(&self, i: usize) -> bool {

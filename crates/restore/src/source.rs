@@ -83,10 +83,6 @@ impl Source {
         }
         Ok(())
     }
-
-    pub(crate) fn entry(&self, id: u32) -> Option<&TocEntry> {
-        self.toc().iter().find(|e| e.id == id)
-    }
 }
 
 /// The table name of a data entry is put into COPY statements as it stands,
