@@ -292,27 +292,7 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
             sending: AtomicUsize::new(0),
             error: Mutex::new(None),
         });
-        let compressors = (0..threads)
-            .map(|i| {
-                let (rx, tx, level) = (jobs_rx.clone(), sealed_tx.clone(), opts.level);
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name(format!("pgark-zstd-{i}"))
-                    .spawn(move || {
-                        if let Err(e) = compress_loop(rx, tx, archive_id, level, &shared) {
-                            shared.fail(e);
-                        }
-                    })
-                    .map_err(|e| ArchiveError::io("starting a compression thread", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        drop(sealed_tx);
-        let sink_shared = Arc::clone(&shared);
-        let sink = std::thread::Builder::new()
-            .name("pgark-sink".into())
-            .spawn(move || sink_loop(out, index, sealed_rx, &sink_shared))
-            .map_err(|e| ArchiveError::io("starting the archive writer thread", e))?;
-        Ok(ArchiveWriter {
+        let mut writer = ArchiveWriter {
             shared,
             archive_id,
             level: opts.level,
@@ -321,9 +301,31 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
                 .filter(|e| e.copy.is_some())
                 .map(|e| e.id)
                 .collect(),
-            compressors,
-            sink: Some(sink),
-        })
+            compressors: Vec::with_capacity(threads),
+            sink: None,
+        };
+        // On an error below, dropping `writer` stops the threads already started.
+        for i in 0..threads {
+            let (rx, tx, level) = (jobs_rx.clone(), sealed_tx.clone(), opts.level);
+            let shared = Arc::clone(&writer.shared);
+            let handle = std::thread::Builder::new()
+                .name(format!("pgark-zstd-{i}"))
+                .spawn(move || {
+                    if let Err(e) = compress_loop(rx, tx, archive_id, level, &shared) {
+                        shared.fail(e);
+                    }
+                })
+                .map_err(|e| ArchiveError::io("starting a compression thread", e))?;
+            writer.compressors.push(handle);
+        }
+        drop(sealed_tx);
+        let sink_shared = Arc::clone(&writer.shared);
+        let sink = std::thread::Builder::new()
+            .name("pgark-sink".into())
+            .spawn(move || sink_loop(out, index, sealed_rx, &sink_shared))
+            .map_err(|e| ArchiveError::io("starting the archive writer thread", e))?;
+        writer.sink = Some(sink);
+        Ok(writer)
     }
 
     pub fn chunk_sender(&self) -> ChunkSender {
@@ -413,10 +415,13 @@ impl<W: Write + Send + 'static> ArchiveWriter<W> {
 }
 
 impl<W: Write + Send + 'static> Drop for ArchiveWriter<W> {
-    /// An unfinished archive has no trailer or footer, which every reader detects.
+    /// An unfinished archive has no trailer or footer, which every reader
+    /// detects. After `finish` this does nothing.
     fn drop(&mut self) {
-        if self.sink.is_some() {
-            self.stop_workers();
+        self.stop_workers();
+        if let Some(sink) = self.sink.take() {
+            // Drops the output once the queued blocks are written.
+            let _ = sink.join();
         }
     }
 }

@@ -331,8 +331,42 @@ fn a_cancelled_async_send_fails_the_archive_instead_of_leaving_a_gap() {
 fn finish_flushes_a_buffering_sink() {
     let sink = std::io::BufWriter::with_capacity(1 << 20, Vec::new());
     let writer = ArchiveWriter::new(sink, &meta(), &toc(1), options(1, 1)).unwrap();
-    writer.chunk_sender().send(10, 100, copy_text(100, 1)).unwrap();
+    writer
+        .chunk_sender()
+        .send(10, 100, copy_text(100, 1))
+        .unwrap();
     let (sink, _) = writer.finish(finished_at(), BTreeMap::new()).unwrap();
     assert!(sink.buffer().is_empty());
     assert_eq!(verify(&sink.get_ref()[..]).unwrap().chunks, 1);
+}
+
+/// A sink the test can still read after the writer has dropped its handle.
+#[derive(Clone, Default)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_writer_dropped_without_finish_leaves_an_archive_no_reader_accepts() {
+    let out = Shared::default();
+    let writer = ArchiveWriter::new(out.clone(), &meta(), &toc(1), options(2, 2)).unwrap();
+    for i in 0..5 {
+        writer
+            .chunk_sender()
+            .send(10, 50, copy_text(50, i))
+            .unwrap();
+    }
+    drop(writer);
+    let bytes = out.0.lock().unwrap().clone();
+    let err = verify(&bytes[..]).err().unwrap();
+    assert!(matches!(err, ArchiveError::Truncated { .. }), "{err}");
+    assert!(IndexedArchive::open(Cursor::new(&bytes)).is_err());
 }
