@@ -190,6 +190,9 @@ fn summary(data: &[u8], chunks: &[(u64, Vec<u8>)], archive: &[u8]) {
     let (r, r_cpu) = rate(data.len(), runs, &[], |_| {
         black_box(read(archive));
     });
+    let (v, v_cpu) = rate(data.len(), runs, &[], |_| {
+        black_box(verify(archive).unwrap());
+    });
     let mb = data.len() / 1_000_000;
     println!("--- pgark-archive throughput: zstd level 1, {cores} cores, {mb} MB of COPY text, {RECOMMENDED_CHUNK_BYTES} B chunks ---");
     println!("MB/s of raw COPY text; wall = best of {runs} runs, cpu = per CPU-second (per core) over all runs");
@@ -201,7 +204,8 @@ fn summary(data: &[u8], chunks: &[(u64, Vec<u8>)], archive: &[u8]) {
     println!("zstd -1 alone, 1 thread          wall {zstd:5.0}   cpu {zstd_cpu:5.0}");
     println!("writer, 1 compression thread     wall {w1:5.0}   cpu {w1_cpu:5.0}");
     println!("writer, {cores} compression threads    wall {wn:5.0}   cpu {wn_cpu:5.0}");
-    println!("reader (verify + decompress)     wall {r:5.0}   cpu {r_cpu:5.0}");
+    println!("reader + decompress, 1 thread    wall {r:5.0}   cpu {r_cpu:5.0}");
+    println!("verify(), {cores} decompress threads  wall {v:5.0}   cpu {v_cpu:5.0}");
 }
 
 fn benches(c: &mut Criterion) {

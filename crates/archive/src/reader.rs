@@ -10,6 +10,7 @@ use crate::stats::{
 };
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One verified DATA block, still compressed: `decompress` it on any thread.
 #[derive(Debug, Clone)]
@@ -288,25 +289,53 @@ pub struct VerifyReport {
 
 /// Full integrity check without a server: every block hash, every zstd frame
 /// decompressed and its length checked, every COPY text chunk's row count
-/// checked, index and statistics consistent.
+/// checked, index and statistics consistent. Reading and hashing run on the
+/// calling thread, decompression on one thread per core; the error reported
+/// is the first in file order.
 pub fn verify<R: Read>(r: R) -> Result<VerifyReport, ArchiveError> {
     let mut reader = ArchiveReader::open(r)?;
     let text = text_entries(&reader.toc);
-    let (mut chunks, mut raw_bytes) = (0u64, 0u64);
-    while let Some(chunk) = reader.next_chunk()? {
-        let data = chunk.decompress()?;
-        if text.contains(&chunk.entry_id) {
-            check_text_rows(&data, chunk.rows).map_err(|detail| {
-                let region = Region::Chunk {
-                    entry_id: chunk.entry_id,
-                    seq: chunk.seq,
-                };
-                ArchiveError::corrupt(region, chunk.offset, detail)
-            })?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (tx, rx) = flume::bounded::<StoredChunk>(2 * threads);
+    let stop = AtomicBool::new(false);
+    let (read, decoded) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| check_chunks(&rx, &text, &stop)))
+            .collect();
+        let mut chunks = 0u64;
+        let read = loop {
+            match reader.next_chunk() {
+                Ok(Some(chunk)) if !stop.load(Ordering::Relaxed) => {
+                    chunks += 1;
+                    if tx.send(chunk).is_err() {
+                        break Ok(chunks);
+                    }
+                }
+                Ok(_) => break Ok(chunks),
+                Err(e) => break Err(e),
+            }
+        };
+        drop(tx);
+        let decoded: Vec<_> = workers
+            .into_iter()
+            .map(|w| w.join().expect("chunk checks do not panic"))
+            .collect();
+        (read, decoded)
+    });
+    // A worker's error is about a chunk the reader had already passed, so it
+    // comes first; among them, the one earliest in the file.
+    let mut raw_bytes = 0;
+    let mut errors = Vec::new();
+    for result in decoded {
+        match result {
+            Ok(n) => raw_bytes += n,
+            Err(e) => errors.push(e),
         }
-        raw_bytes += data.len() as u64;
-        chunks += 1;
     }
+    if let Some((_, e)) = errors.into_iter().min_by_key(|(at, _)| *at) {
+        return Err(e);
+    }
+    let chunks = read?;
     let trailer = reader
         .trailer
         .take()
@@ -320,4 +349,36 @@ pub fn verify<R: Read>(r: R) -> Result<VerifyReport, ArchiveError> {
         chunks,
         raw_bytes,
     })
+}
+
+/// Decompresses and checks chunks until the queue closes or one fails; returns
+/// the bytes decoded, or the failing chunk's offset and error.
+fn check_chunks(
+    chunks: &flume::Receiver<StoredChunk>,
+    text: &HashSet<u32>,
+    stop: &AtomicBool,
+) -> Result<u64, (u64, ArchiveError)> {
+    let mut raw_bytes = 0;
+    for chunk in chunks.iter() {
+        let checked = chunk.decompress().and_then(|data| {
+            if text.contains(&chunk.entry_id) {
+                check_text_rows(&data, chunk.rows).map_err(|detail| {
+                    let region = Region::Chunk {
+                        entry_id: chunk.entry_id,
+                        seq: chunk.seq,
+                    };
+                    ArchiveError::corrupt(region, chunk.offset, detail)
+                })?;
+            }
+            Ok(data.len() as u64)
+        });
+        match checked {
+            Ok(n) => raw_bytes += n,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err((chunk.offset, e));
+            }
+        }
+    }
+    Ok(raw_bytes)
 }
