@@ -114,3 +114,45 @@ fn the_document_states_this_version_and_its_limits() {
         assert!(doc.contains(needle), "FORMAT.md lacks {needle}");
     }
 }
+
+fn keys(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                out.insert(k.clone());
+                keys(v, out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| keys(v, out)),
+        _ => {}
+    }
+}
+
+/// A member added to the model must be added to the document too.
+#[test]
+fn every_json_member_is_documented() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/FORMAT.md"))
+        .unwrap();
+    let (_, trailer) = write_archive(&toc(1), &[chunk(10, 3, 1)], options(1, 1));
+    let mut meta = meta();
+    meta.database_props.locale_provider = Some("icu".into());
+    // Its keys are the user's, not the format's.
+    meta.options.clear();
+    let mut members = std::collections::BTreeSet::new();
+    for value in [
+        serde_json::to_value(&meta).unwrap(),
+        serde_json::to_value(toc(1)).unwrap(),
+        serde_json::to_value(&trailer).unwrap(),
+    ] {
+        keys(&value, &mut members);
+    }
+    assert!(members.len() > 40, "{members:?}");
+    let missing: Vec<_> = members
+        .iter()
+        .filter(|k| !doc.contains(&format!("`{k}`")) && !doc.contains(&format!("\"{k}\"")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "FORMAT.md does not describe {missing:?}"
+    );
+}
