@@ -22,7 +22,7 @@ const BLOCK_HASHED_LEN: usize = 48;
 /// Largest raw or stored size of one DATA block.
 pub const MAX_CHUNK_BYTES: usize = 1 << 30;
 /// Largest raw or stored size of a META, TOC or TRAILER block.
-pub const MAX_SECTION_BYTES: usize = 256 << 20;
+pub const MAX_SECTION_BYTES: usize = 1 << 30;
 
 pub const HEADER_FLAG_ENCRYPTED: u32 = 1;
 pub const BLOCK_FLAG_ZSTD: u8 = 1;

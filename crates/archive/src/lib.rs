@@ -28,4 +28,4 @@ pub use writer::{ArchiveWriter, ChunkSender, WriterOptions};
 
 /// A good chunk size for producers: large enough that per-chunk costs vanish,
 /// small enough to keep memory low and spread work across threads.
-pub const RECOMMENDED_CHUNK_BYTES: usize = 4 << 20;
+pub const RECOMMENDED_CHUNK_BYTES: usize = 1 << 20;
