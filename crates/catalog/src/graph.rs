@@ -5,7 +5,7 @@
 
 use crate::{CatalogError, DdlObject, Section};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 /// A catalog object: the oid of its system catalog and its own oid.
 pub(crate) type Key = (u32, u32);
@@ -70,6 +70,8 @@ impl Obj {
 pub(crate) struct Graph {
     objs: Vec<Obj>,
     keys: HashMap<Key, usize>,
+    /// `pg_depend` edges replaced by explicit ones: (dependent object, referenced key).
+    ignored: HashSet<(usize, Key)>,
 }
 
 impl Graph {
@@ -104,8 +106,15 @@ impl Graph {
     /// Applies one `pg_depend` row; rows naming objects nobody claimed are ignored.
     pub fn pg_depend(&mut self, dependent: Key, referenced: Key) {
         if let (Some(a), Some(b)) = (self.id_of(dependent), self.id_of(referenced)) {
-            self.depend(a, b);
+            if !self.ignored.contains(&(a, referenced)) {
+                self.depend(a, b);
+            }
         }
+    }
+
+    /// Object `id` gets its dependency on `referenced` another way.
+    pub fn ignore_pg_depend(&mut self, id: usize, referenced: Key) {
+        self.ignored.insert((id, referenced));
     }
 
     /// Orders the objects; returns them with ids equal to their positions,

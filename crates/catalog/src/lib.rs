@@ -22,8 +22,12 @@
 //!   security labels, foreign data wrappers/servers/tables, base types,
 //!   operator classes/families, ...), never silent omissions.
 //! - An inheritance child whose parent gained columns after it was created
-//!   keeps its physical column order (created with all columns, then
-//!   `ALTER TABLE ... INHERIT`); such columns then count as local ones.
+//!   keeps its physical column order, which pg_dump loses: the parent is
+//!   created with its first columns, the child inherits, then "TABLE COLUMNS"
+//!   objects add the parent's later columns (appending them to the child), so
+//!   which columns are local is kept too. Shapes this replay does not cover
+//!   (multiple inheritance, grandchildren) keep the order by creating all
+//!   columns then `ALTER TABLE ... INHERIT`; those columns then count as local.
 //! - "public" is restored relative to the PostgreSQL 15+ template (owner
 //!   pg_database_owner, USAGE for PUBLIC), like pg_dump, whatever the source.
 //! - An extension's configuration table is listed in [`Catalog::tables`]

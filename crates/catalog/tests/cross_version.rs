@@ -111,6 +111,22 @@ async fn cross_version_14_to_18_roundtrip() {
         }
     }
 
+    // pg_dump's own path puts the columns of children whose parent gained
+    // columns later in another order: check those here, then leave them out.
+    let kids = "SELECT string_agg(attrelid::regclass || '.' || attname || ':' || attislocal, ',' \
+                ORDER BY attrelid::regclass::text, attnum) FROM pg_attribute \
+                WHERE attrelid IN ('\"ünï\"\"cødé\".\"Kid 1\"'::regclass, '\"ünï\"\"cødé\".\"Kid 2\"'::regclass) \
+                AND attnum > 0 AND NOT attisdropped";
+    let order = |c: tokio_postgres::Client| async move {
+        let v: String = c.query_one(kids, &[]).await.unwrap().get(0);
+        c.batch_execute("DROP TABLE \"ünï\"\"cødé\".\"Kid 1\", \"ünï\"\"cødé\".\"Kid 2\"")
+            .await
+            .unwrap();
+        v
+    };
+    let (src_order, our_order) = (order(src).await, order(target).await);
+    assert_eq!(src_order, our_order);
+
     let dump =
         run(conn_args(&mut Command::new(b18.join("pg_dump")), &old, "src").arg("--schema-only"));
     let script = std::env::temp_dir().join(format!("pgark-cross-{}.sql", std::process::id()));

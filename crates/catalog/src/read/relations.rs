@@ -85,6 +85,8 @@ struct Check {
     is_local: bool,
     /// Added after the table: NOT VALID, or it calls a function that needs the table.
     separate: bool,
+    /// Attribute numbers it uses.
+    columns: Vec<i32>,
 }
 
 /// SQL condition: object `objid` of catalog `cat` calls a user function that
@@ -146,6 +148,7 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
         }
     }
 
+    let mut late = late_columns_plan(&rels, &cols);
     let mut matviews = Vec::new();
     for r in &rels {
         if r.extension.is_some() {
@@ -179,15 +182,14 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
                     })
                     .collect();
                 let checks = checks.remove(&r.oid).unwrap_or_default();
-                table(
-                    ctx,
-                    r,
-                    &columns,
-                    &checks,
-                    &identity_of,
-                    &parent_cols,
-                    &by_oid,
-                )?
+                let parts = TableParts {
+                    columns: &columns,
+                    checks: &checks,
+                    identity_of: &identity_of,
+                    parent_cols: &parent_cols,
+                    by_oid: &by_oid,
+                };
+                table(ctx, r, &parts, &mut late)?
             }
             'v' | 'm' => {
                 let id = view(ctx, r, &columns)?;
@@ -213,6 +215,7 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
         }
         column_acls(ctx, r, id, &columns)?;
     }
+    late.wire(ctx);
     for r in rels
         .iter()
         .filter(|r| r.kind == 'S' && included.contains(&r.oid))
@@ -385,7 +388,8 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
 async fn read_checks(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Check>>, CatalogError> {
     let sql = format!(
         "SELECT c.conrelid, c.oid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), \
-         c.conislocal, NOT c.convalidated OR {} FROM pg_catalog.pg_constraint c \
+         c.conislocal, NOT c.convalidated OR {}, \
+         ARRAY(SELECT k::int4 FROM pg_catalog.unnest(c.conkey) k) FROM pg_catalog.pg_constraint c \
          WHERE c.contype = 'c' AND c.conrelid >= 16384 ORDER BY c.conrelid, c.conname",
         uses_function_of_table("pg_constraint", "c.oid", "c.conrelid")
     );
@@ -397,6 +401,7 @@ async fn read_checks(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Check>>, CatalogE
             def: r.get(3),
             is_local: r.get(4),
             separate: r.get(5),
+            columns: r.get(6),
         });
     }
     Ok(out)
@@ -430,6 +435,116 @@ async fn read_sequences(ctx: &Ctx<'_>) -> Result<HashMap<u32, Seq>, CatalogError
     Ok(out)
 }
 
+/// Children of a plain parent created before the parent gained columns
+/// (order: first k parent columns, own columns, the parent's later ones) are
+/// recreated the same way: the parent is created with its first columns, the
+/// children inherit, then the parent gets the rest, which appends them to its
+/// children. That keeps both the physical order and which columns are local.
+#[derive(Default)]
+struct LateColumns {
+    /// Parent oid -> the column counts at which children were created, ascending.
+    epochs: HashMap<u32, Vec<usize>>,
+    /// Child oid -> (parent oid, parent columns it got, by ALTER TABLE INHERIT).
+    children: HashMap<u32, (u32, usize, bool)>,
+    /// Parent oid -> its CREATE TABLE object, then one object per epoch.
+    created: HashMap<u32, Vec<usize>>,
+    /// Children to put between the parent's steps: (child object, parent oid, k).
+    waiting: Vec<(usize, u32, usize)>,
+}
+
+impl LateColumns {
+    /// A child created with k parent columns comes after the step that made
+    /// k columns, and before the step that adds the next ones.
+    fn wire(&self, ctx: &mut Ctx<'_>) {
+        for &(child, parent, k) in &self.waiting {
+            let (Some(chain), Some(epochs)) = (self.created.get(&parent), self.epochs.get(&parent))
+            else {
+                continue;
+            };
+            let Some(i) = epochs.iter().position(|&e| e == k) else {
+                continue;
+            };
+            ctx.g.depend(child, chain[i]);
+            ctx.g.depend(chain[i + 1], child);
+        }
+    }
+}
+
+fn late_columns_plan(rels: &[RelRow], cols: &HashMap<u32, Vec<Col>>) -> LateColumns {
+    let mut plan = LateColumns::default();
+    let has_children: HashSet<u32> = rels
+        .iter()
+        .flat_map(|r| r.parents.iter().copied())
+        .collect();
+    let by_oid: HashMap<u32, &RelRow> = rels.iter().map(|r| (r.oid, r)).collect();
+    for child in rels {
+        let [parent] = child.parents.as_slice() else {
+            continue;
+        };
+        let Some(p) = by_oid.get(parent) else {
+            continue;
+        };
+        if child.kind != 'r'
+            || child.is_partition
+            || has_children.contains(&child.oid)
+            || p.kind != 'r'
+            || !p.parents.is_empty()
+        {
+            continue;
+        }
+        let (Some(pc), Some(cc)) = (cols.get(parent), cols.get(&child.oid)) else {
+            continue;
+        };
+        if let Some((k, adopted)) = created_with(pc, cc) {
+            plan.children.insert(child.oid, (*parent, k, adopted));
+            plan.epochs.entry(*parent).or_default().push(k);
+        }
+    }
+    for e in plan.epochs.values_mut() {
+        e.sort_unstable();
+        e.dedup();
+    }
+    plan
+}
+
+/// How many parent columns the child got the parent with, and whether it
+/// got them by `ALTER TABLE ... INHERIT` (having them as its own columns)
+/// rather than by `CREATE TABLE ... INHERITS`. Its columns must end with the
+/// parent's later columns, inherited only.
+fn created_with(parent: &[Col], child: &[Col]) -> Option<(usize, bool)> {
+    let t = parent
+        .iter()
+        .rev()
+        .zip(child.iter().rev())
+        .take_while(|(p, c)| p.name == c.name && !c.is_local)
+        .count();
+    if t == 0 || t == child.len() {
+        return None;
+    }
+    let k = parent.len() - t;
+    let first = &child[..child.len() - t];
+    let in_parent = |c: &&Col| parent[..k].iter().any(|p| p.name == c.name);
+    let inherited: Vec<&Col> = first.iter().filter(in_parent).collect();
+    if inherited.len() != k
+        || first
+            .iter()
+            .any(|c| parent[k..].iter().any(|p| p.name == c.name))
+    {
+        return None;
+    }
+    // INHERITS puts the parent's columns first, in its order.
+    if first.len() > k
+        && first
+            .iter()
+            .zip(&parent[..k])
+            .all(|(c, p)| c.name == p.name)
+    {
+        return Some((k, false));
+    }
+    // INHERIT later adopts columns the child already had.
+    inherited.iter().all(|c| c.is_local).then_some((k, true))
+}
+
 fn seq_options(s: &Seq) -> String {
     format!(
         "START WITH {}\n    INCREMENT BY {}\n    MINVALUE {}\n    MAXVALUE {}\n    CACHE {}{}",
@@ -461,16 +576,36 @@ fn inherits_order(parents: &[Vec<String>], own: &[Col]) -> Vec<String> {
     order
 }
 
+/// What a table is made of, besides its catalog row.
+struct TableParts<'a> {
+    columns: &'a [Col],
+    checks: &'a [Check],
+    identity_of: &'a HashMap<(u32, i32), (&'a RelRow, &'a Seq)>,
+    parent_cols: &'a [Vec<String>],
+    by_oid: &'a HashMap<u32, &'a RelRow>,
+}
+
+/// Creates the table (and, for a parent with late columns, the objects that
+/// add them); returns the object that stands for the finished table.
 fn table(
     ctx: &mut Ctx<'_>,
     r: &RelRow,
-    columns: &[Col],
-    checks: &[Check],
-    identity_of: &HashMap<(u32, i32), (&RelRow, &Seq)>,
-    parent_cols: &[Vec<String>],
-    by_oid: &HashMap<u32, &RelRow>,
+    parts: &TableParts,
+    late: &mut LateColumns,
 ) -> Result<usize, CatalogError> {
+    let TableParts {
+        columns,
+        checks,
+        identity_of,
+        parent_cols,
+        by_oid,
+    } = *parts;
     let qn = r.qualified();
+    // A parent whose columns partly come after some children were created.
+    let epochs = late.epochs.get(&r.oid).cloned().unwrap_or_default();
+    let first_late = epochs.first().copied().unwrap_or(columns.len());
+    let late_attnums: HashSet<i32> = columns[first_late..].iter().map(|c| c.attnum).collect();
+    let mut late_lines = Vec::new();
     let parents: Vec<String> = r
         .parents
         .iter()
@@ -481,10 +616,12 @@ fn table(
     // A child whose parent gained columns after it was created has another
     // physical order than INHERITS would give: keep the order by creating all
     // columns and attaching the parents afterwards.
-    let keep_order = inherits && inherits_order(parent_cols, columns) != physical;
+    let replayed = late.children.get(&r.oid).copied();
+    let keep_order =
+        inherits && replayed.is_none() && inherits_order(parent_cols, columns) != physical;
     let mut lines = Vec::new();
     let mut after = String::new();
-    for c in columns {
+    for (i, c) in columns.iter().enumerate() {
         if !printed(r, c, inherits, keep_order) {
             if c.not_null && (!c.parent_not_null || (c.not_null_name.is_some() && c.not_null_local))
             {
@@ -557,11 +694,24 @@ fn table(
             (None, true) => line += " NOT NULL",
             _ => {}
         }
-        lines.push(line);
+        if i >= first_late {
+            late_lines.push(line);
+        } else {
+            lines.push(line);
+        }
     }
+    let mut late_checks = String::new();
     for k in checks {
         if !k.separate && (k.is_local || r.is_partition || keep_order) {
-            lines.push(format!("CONSTRAINT {} {}", quote_ident(&k.name), k.def));
+            if k.columns.iter().any(|a| late_attnums.contains(a)) {
+                late_checks += &format!(
+                    "ALTER TABLE {qn} ADD CONSTRAINT {} {};\n",
+                    quote_ident(&k.name),
+                    k.def
+                );
+            } else {
+                lines.push(format!("CONSTRAINT {} {}", quote_ident(&k.name), k.def));
+            }
         }
     }
     let mut sql = format!(
@@ -576,7 +726,8 @@ fn table(
     } else {
         sql += &format!(" (\n    {}\n)", lines.join(",\n    "));
     }
-    if inherits && !keep_order {
+    let adopted = replayed.is_some_and(|(_, _, adopted)| adopted);
+    if inherits && !keep_order && !adopted {
         sql += &format!("\nINHERITS ({})", parents.join(", "));
     }
     if let Some(k) = &r.partkey {
@@ -593,24 +744,58 @@ fn table(
         sql += &format!("\nWITH ({})", with.join(", "));
     }
     sql += ";\n";
-    if keep_order {
+    let mut tail = String::new();
+    if keep_order || adopted {
         for p in &parents {
-            sql += &format!("ALTER TABLE ONLY {qn} INHERIT {p};\n");
+            tail += &format!("ALTER TABLE ONLY {qn} INHERIT {p};\n");
         }
     }
-    sql += &after;
-    sql += &column_settings("TABLE", &qn, columns);
+    tail += &after;
+    tail += &late_checks;
+    tail += &column_settings("TABLE", &qn, columns);
     match r.replident.as_str() {
-        "f" => sql += &format!("ALTER TABLE ONLY {qn} REPLICA IDENTITY FULL;\n"),
-        "n" => sql += &format!("ALTER TABLE ONLY {qn} REPLICA IDENTITY NOTHING;\n"),
+        "f" => tail += &format!("ALTER TABLE ONLY {qn} REPLICA IDENTITY FULL;\n"),
+        "n" => tail += &format!("ALTER TABLE ONLY {qn} REPLICA IDENTITY NOTHING;\n"),
         _ => {}
     }
     let target = format!("TABLE {qn}");
+    let mut steps = vec![sql];
+    // Each epoch adds the parent's columns that the next children were created without.
+    let mut bounds = epochs.clone();
+    bounds.push(columns.len());
+    for w in bounds.windows(2) {
+        let adds: Vec<String> = late_lines[w[0] - first_late..w[1] - first_late]
+            .iter()
+            .map(|l| format!("ADD COLUMN {l}"))
+            .collect();
+        steps.push(format!("ALTER TABLE {qn}\n    {};\n", adds.join(",\n    ")));
+    }
+    steps
+        .last_mut()
+        .expect("at least the CREATE")
+        .push_str(&tail);
+    let create = steps.remove(0);
     let obj = pre("TABLE", Some(&r.schema), &r.name).sql(
-        sql.trim_end().to_string(),
+        create.trim_end().to_string(),
         format!("DROP TABLE IF EXISTS {qn};"),
     );
-    let id = ctx.add(obj, Some(r.nsp), Some((&target, r.owner.clone())));
+    let table_id = ctx.add(obj, Some(r.nsp), Some((&target, r.owner.clone())));
+    let mut chain = vec![table_id];
+    for step in steps {
+        let obj = pre("TABLE COLUMNS", Some(&r.schema), &r.name)
+            .sql(step.trim_end().to_string(), String::new());
+        let id = ctx.g.add(obj);
+        ctx.g.depend(id, *chain.last().expect("never empty"));
+        chain.push(id);
+    }
+    let id = *chain.last().expect("never empty");
+    if !epochs.is_empty() {
+        late.created.insert(r.oid, chain);
+    }
+    if let Some((parent, k, _)) = replayed {
+        late.waiting.push((table_id, parent, k));
+        ctx.g.ignore_pg_depend(table_id, (PG_CLASS, parent));
+    }
     claim_relation(ctx, r, id, &target);
     for c in columns {
         if let Some((seq, _)) = identity_of.get(&(r.oid, c.attnum)) {
@@ -650,7 +835,7 @@ fn table(
     }
     if r.kind == 'r' {
         ctx.table_info(TableInfo {
-            object_id: id as u32,
+            object_id: table_id as u32,
             oid: r.oid,
             schema: r.schema.clone(),
             name: r.name.clone(),
