@@ -259,7 +259,7 @@ fn priority(kind: &str) -> u8 {
         "TEXT SEARCH DICTIONARY" => 10,
         "TEXT SEARCH CONFIGURATION" => 11,
         "SEQUENCE" | "TABLE" | "VIEW" | "MATERIALIZED VIEW" => 12,
-        "TABLE ATTACH" | "SEQUENCE OWNED BY" => 13,
+        "TABLE COLUMNS" | "TABLE ATTACH" | "SEQUENCE OWNED BY" => 13,
         "DEFAULT" => 14,
         "SEQUENCE SET" => 20,
         "CONSTRAINT" | "CHECK CONSTRAINT" => 30,
