@@ -432,6 +432,13 @@ impl Footer {
     }
 }
 
+thread_local! {
+    /// One decompression context per thread, reused: creating one per chunk
+    /// costs more than decompressing a small chunk.
+    static DCTX: std::cell::RefCell<zstd::zstd_safe::DCtx<'static>> =
+        std::cell::RefCell::new(zstd::zstd_safe::DCtx::create());
+}
+
 /// Decodes a payload: zstd frame (content size must equal `raw_len`) or raw bytes.
 pub fn decode_payload(
     payload: &[u8],
@@ -460,9 +467,8 @@ pub fn decode_payload(
         }
     }
     let mut out = Vec::with_capacity(raw_len as usize);
-    let mut dctx = zstd::zstd_safe::DCtx::create();
-    let written = dctx
-        .decompress(&mut out, payload)
+    let written = DCTX
+        .with(|dctx| dctx.borrow_mut().decompress(&mut out, payload))
         .map_err(|code| bad(format!("zstd: {}", zstd::zstd_safe::get_error_name(code))))?;
     if written != raw_len as usize {
         return Err(bad(format!(
