@@ -911,3 +911,18 @@ async fn extension_configuration_tables_have_their_rows_dumped() {
     assert!(set.create_sql.contains(", 9, true);"));
     assert!(set.deps.contains(&t.object_id));
 }
+
+#[tokio::test]
+async fn domain_check_calling_a_function_of_the_domain() {
+    let c = roundtrip(
+        "CREATE DOMAIN d AS int; \
+         CREATE FUNCTION d_ok(d) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT $1 > 0'; \
+         ALTER DOMAIN d ADD CONSTRAINT d_check CHECK (d_ok(VALUE)); CREATE TABLE t (x d);",
+    )
+    .await;
+    let check = one(&c, "CHECK CONSTRAINT", "d d_check");
+    assert!(check
+        .deps
+        .contains(&one(&c, "FUNCTION", "d_ok(public.d)").id));
+    assert!(!one(&c, "DOMAIN", "d").create_sql.contains("d_ok"));
+}

@@ -105,6 +105,9 @@ pub(crate) async fn read_types(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
                 }
                 let mut later = String::new();
                 for c in checks.get(&oid).map(Vec::as_slice).unwrap_or_default() {
+                    if c.separate {
+                        continue;
+                    }
                     if c.validated {
                         sql += &format!("\n    CONSTRAINT {} {}", quote_ident(&c.name), c.def);
                     } else {
@@ -171,11 +174,28 @@ pub(crate) async fn read_types(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
             }
         }
         for c in checks.get(&oid).map(Vec::as_slice).unwrap_or_default() {
-            ctx.g.claim((PG_CONSTRAINT, c.oid), id);
+            let cn = quote_ident(&c.name);
+            let of = if c.separate {
+                let obj = pre(
+                    "CHECK CONSTRAINT",
+                    Some(&schema),
+                    &format!("{name} {}", c.name),
+                )
+                .sql(
+                    format!("ALTER DOMAIN {qn} ADD CONSTRAINT {cn} {};", c.def),
+                    format!("ALTER DOMAIN {qn} DROP CONSTRAINT IF EXISTS {cn};"),
+                );
+                let separate = ctx.g.add(obj);
+                ctx.g.depend(separate, id);
+                separate
+            } else {
+                id
+            };
+            ctx.g.claim((PG_CONSTRAINT, c.oid), of);
             ctx.commentable(
                 (PG_CONSTRAINT, c.oid),
-                id,
-                format!("CONSTRAINT {} ON DOMAIN {qn}", quote_ident(&c.name)),
+                of,
+                format!("CONSTRAINT {cn} ON DOMAIN {qn}"),
             );
         }
         ctx.commentable((PG_TYPE, oid), id, target.clone());
@@ -210,12 +230,19 @@ struct DomainConstraint {
     name: String,
     def: String,
     validated: bool,
+    /// It calls a function taking the domain: added after both exist.
+    separate: bool,
 }
 
 async fn read_domain_constraints(
     ctx: &Ctx<'_>,
 ) -> Result<HashMap<u32, Vec<DomainConstraint>>, CatalogError> {
-    let sql = "SELECT c.contypid, c.oid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), c.convalidated \
+    let sql = "SELECT c.contypid, c.oid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), c.convalidated, \
+               EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_depend fd \
+                   ON fd.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND fd.objid = d.refobjid \
+                 WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = c.oid \
+                 AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid >= 16384 \
+                 AND fd.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND fd.refobjid = c.contypid) \
                FROM pg_catalog.pg_constraint c WHERE c.contypid <> 0 ORDER BY c.contypid, c.conname";
     let mut out: HashMap<u32, Vec<DomainConstraint>> = HashMap::new();
     for r in ctx.query("domain constraints", sql).await? {
@@ -229,6 +256,7 @@ async fn read_domain_constraints(
             name: r.get(2),
             def,
             validated,
+            separate: r.get(5),
         });
     }
     Ok(out)
