@@ -28,6 +28,12 @@
 //!   which columns are local is kept too. Shapes this replay does not cover
 //!   (multiple inheritance, grandchildren) keep the order by creating all
 //!   columns then `ALTER TABLE ... INHERIT`; those columns then count as local.
+//! - Loops are broken like pg_dump does: a CHECK or DEFAULT calling a
+//!   function that needs its own table (or a domain CHECK calling a function
+//!   of the domain) is added after the table (domain); a view calling a
+//!   function that needs the view is first created as a placeholder with the
+//!   same columns, then replaced ("RULE" `_RETURN`). Other loops are an error
+//!   naming the objects.
 //! - "public" is restored relative to the PostgreSQL 15+ template (owner
 //!   pg_database_owner, USAGE for PUBLIC), like pg_dump, whatever the source.
 //! - An extension's configuration table is listed in [`Catalog::tables`]

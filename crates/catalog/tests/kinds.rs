@@ -926,3 +926,26 @@ async fn domain_check_calling_a_function_of_the_domain() {
         .contains(&one(&c, "FUNCTION", "d_ok(public.d)").id));
     assert!(!one(&c, "DOMAIN", "d").create_sql.contains("d_ok"));
 }
+
+#[tokio::test]
+async fn view_calling_a_function_of_the_view() {
+    let c = roundtrip(
+        "CREATE VIEW v AS SELECT 1 AS a, 'x'::text COLLATE \"C\" AS b; \
+         CREATE FUNCTION n() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM public.v; END; \
+         CREATE OR REPLACE VIEW v AS SELECT 1 AS a, 'x'::text COLLATE \"C\" AS b, n() AS n; \
+         CREATE VIEW over_v AS SELECT a, n FROM v;",
+    )
+    .await;
+    let placeholder = one(&c, "VIEW", "v");
+    assert!(
+        placeholder.create_sql.contains("NULL::bigint AS \"n\""),
+        "{}",
+        placeholder.create_sql
+    );
+    let real = one(&c, "RULE", "v _RETURN");
+    assert!(real
+        .create_sql
+        .starts_with("CREATE OR REPLACE VIEW \"public\".\"v\""));
+    let n = one(&c, "FUNCTION", "n()");
+    assert!(n.deps.contains(&placeholder.id) && real.deps.contains(&n.id));
+}

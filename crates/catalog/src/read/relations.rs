@@ -43,6 +43,8 @@ struct RelRow {
     tablespace: bool,
     /// The `_RETURN` rule of a view: what the view's dependencies hang on.
     view_rule: Option<u32>,
+    /// The view calls a function that needs the view itself.
+    view_loop: bool,
 }
 
 impl RelRow {
@@ -244,7 +246,8 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
 }
 
 async fn read_rel_rows(ctx: &Ctx<'_>) -> Result<Vec<RelRow>, CatalogError> {
-    let sql = "SELECT c.oid, c.relnamespace, n.nspname::text, c.relname::text, \
+    let sql = format!(
+        "SELECT c.oid, c.relnamespace, n.nspname::text, c.relname::text, \
          pg_catalog.pg_get_userbyid(c.relowner)::text, c.relkind::text, c.relpersistence = 'u', \
          c.relacl::text[], pg_catalog.acldefault((CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner)::text[], \
          pg_catalog.array_to_string(c.reloptions, ', '), pg_catalog.array_to_string(tc.reloptions, ', '), \
@@ -261,16 +264,20 @@ async fn read_rel_rows(ctx: &Ctx<'_>) -> Result<Vec<RelRow>, CatalogError> {
          c.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e \
              WHERE e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = c.oid AND e.deptype = 'e'), \
          c.reltablespace <> 0, \
-         (SELECT w.oid FROM pg_catalog.pg_rewrite w WHERE w.ev_class = c.oid AND w.rulename = '_RETURN') \
+         (SELECT w.oid FROM pg_catalog.pg_rewrite w WHERE w.ev_class = c.oid AND w.rulename = '_RETURN'), \
+         c.relkind = 'v' AND EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w WHERE w.ev_class = c.oid \
+             AND w.rulename = '_RETURN' AND {view_loop}) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid \
          LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam \
          LEFT JOIN pg_catalog.pg_extension x ON c.oid = ANY (x.extconfig) \
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
          AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND c.oid >= 16384 \
-         ORDER BY c.oid";
+         ORDER BY c.oid",
+        view_loop = uses_function_of_table("pg_rewrite", "w.oid", "c.oid")
+    );
     Ok(ctx
-        .query("relations", sql)
+        .query("relations", &sql)
         .await?
         .into_iter()
         .map(|r| rel_row(&r))
@@ -310,6 +317,7 @@ fn rel_row(r: &Row) -> RelRow {
         user_made: r.get(28),
         tablespace: r.get(29),
         view_rule: r.get(30),
+        view_loop: r.get(31),
     }
 }
 
@@ -1055,14 +1063,55 @@ fn view(ctx: &mut Ctx<'_>, r: &RelRow, columns: &[Col]) -> Result<usize, Catalog
             format!("CREATE VIEW {qn}{with} AS\n{def};\n"),
         )
     };
-    let sql = sql + &column_settings(keyword, &qn, columns);
     let target = format!("{keyword} {qn}");
-    let obj = pre(kind, Some(&r.schema), &r.name).sql(
-        sql.trim_end().to_string(),
-        format!("DROP {keyword} IF EXISTS {qn};"),
-    );
+    let drop = format!("DROP {keyword} IF EXISTS {qn};");
+    if r.view_loop {
+        return view_in_two_steps(ctx, r, columns, &sql, &target, drop);
+    }
+    let sql = sql + &column_settings(keyword, &qn, columns);
+    let obj = pre(kind, Some(&r.schema), &r.name).sql(sql.trim_end().to_string(), drop);
     let id = ctx.add(obj, Some(r.nsp), Some((&target, r.owner.clone())));
     claim_relation(ctx, r, id, &target);
+    Ok(id)
+}
+
+/// A view calling a function that needs the view: like pg_dump, first a
+/// placeholder view with the same columns (what the function needs), then the
+/// real definition with CREATE OR REPLACE (what needs the function).
+fn view_in_two_steps(
+    ctx: &mut Ctx<'_>,
+    r: &RelRow,
+    columns: &[Col],
+    create: &str,
+    target: &str,
+    drop: String,
+) -> Result<usize, CatalogError> {
+    let qn = r.qualified();
+    let placeholders: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let coll = c
+                .collation
+                .as_ref()
+                .map(|c| format!(" COLLATE {c}"))
+                .unwrap_or_default();
+            format!("NULL::{}{coll} AS {}", c.ty, quote_ident(&c.name))
+        })
+        .collect();
+    let sql = format!(
+        "CREATE VIEW {qn} AS\n SELECT {};\n",
+        placeholders.join(",\n    ")
+    ) + &column_settings("VIEW", &qn, columns);
+    let obj = pre("VIEW", Some(&r.schema), &r.name).sql(sql.trim_end().to_string(), drop);
+    let placeholder = ctx.add(obj, Some(r.nsp), Some((target, r.owner.clone())));
+    let replace = create.replacen("CREATE VIEW", "CREATE OR REPLACE VIEW", 1);
+    let obj = pre("RULE", Some(&r.schema), &format!("{} _RETURN", r.name))
+        .sql(replace.trim_end().to_string(), String::new());
+    let id = ctx.g.add(obj);
+    ctx.g.depend(id, placeholder);
+    claim_relation(ctx, r, id, target);
+    ctx.g.claim((PG_CLASS, r.oid), placeholder);
+    ctx.g.claim((PG_TYPE, r.reltype), placeholder);
     Ok(id)
 }
 
