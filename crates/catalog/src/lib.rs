@@ -109,7 +109,17 @@ pub struct DatabaseInfo {
 pub struct DdlObject {
     /// Equal to the index in [`Catalog::objects`].
     pub id: u32,
-    /// pg_dump's name of the kind: "TABLE", "INDEX", "FK CONSTRAINT", ...
+    /// pg_dump's name of the kind. Pre-data: SCHEMA, EXTENSION, COLLATION,
+    /// TYPE, DOMAIN, FUNCTION, PROCEDURE, AGGREGATE, OPERATOR, CAST, TEXT
+    /// SEARCH DICTIONARY/CONFIGURATION, SEQUENCE, TABLE, TABLE COLUMNS (a
+    /// parent's later columns, see the crate docs), TABLE ATTACH, SEQUENCE
+    /// OWNED BY, DEFAULT, VIEW, MATERIALIZED VIEW, RULE (`_RETURN` of a view
+    /// created in two steps), CHECK CONSTRAINT (of a domain). Data: SEQUENCE
+    /// SET. Post-data: CONSTRAINT, CHECK CONSTRAINT, FK CONSTRAINT, INDEX,
+    /// INDEX ATTACH, STATISTICS, RULE, TRIGGER, POLICY, ROW SECURITY,
+    /// PUBLICATION, PUBLICATION TABLE, PUBLICATION TABLES IN SCHEMA, DEFAULT
+    /// ACL, EVENT TRIGGER, MATERIALIZED VIEW DATA. COMMENT and ACL go in the
+    /// section of their object.
     pub kind: String,
     pub schema: Option<String>,
     pub name: String,
