@@ -92,3 +92,41 @@ async fn every_kind_roundtrip() {
             .any(|o| o.create_sql.starts_with("CREATE UNLOGGED SEQUENCE")));
     }
 }
+
+/// Shapes the other fixtures lack: expression partition keys, sub-partitions
+/// with defaults, multiple inheritance and grandchildren, a sequence shared
+/// across schemas, transition tables, opclass parameters, nested check options.
+#[tokio::test]
+async fn assorted_shapes_roundtrip() {
+    let db = pgark_testkit::fresh_db().await;
+    db.exec(r#"
+CREATE SCHEMA "S ""q""";
+CREATE TYPE "S ""q""".color AS ENUM ('red', 'green');
+CREATE TABLE "S ""q""".pt ("Weird ""col""" int, c "S ""q""".color CHECK (c <> 'red'), g int GENERATED ALWAYS AS ("Weird ""col""" * 2) STORED) PARTITION BY RANGE (("Weird ""col""" + 1));
+CREATE TABLE "S ""q""".pt1 PARTITION OF "S ""q""".pt FOR VALUES FROM (0) TO (100) PARTITION BY LIST (c);
+CREATE TABLE "S ""q""".pt1a PARTITION OF "S ""q""".pt1 FOR VALUES IN ('green');
+CREATE TABLE "S ""q""".pt1d PARTITION OF "S ""q""".pt1 DEFAULT;
+COMMENT ON COLUMN "S ""q""".pt."Weird ""col""" IS 'weird';
+CREATE FUNCTION "S ""q""".fn(c "S ""q""".color DEFAULT 'green') RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE TABLE a (x int); CREATE TABLE b (y int);
+CREATE TABLE ab (z int) INHERITS (a, b);
+CREATE TABLE ab2 (w int) INHERITS (ab);
+ALTER TABLE ab2 ALTER COLUMN x SET NOT NULL;
+CREATE SEQUENCE "S ""q""".shared;
+CREATE TABLE "S ""q""".usesq (id int DEFAULT nextval('"S ""q"""."shared"'));
+ALTER SEQUENCE "S ""q""".shared OWNED BY "S ""q""".usesq.id; CREATE TABLE other_uses (id int DEFAULT nextval('"S ""q"""."shared"'));
+CREATE FUNCTION trg() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE TRIGGER tt AFTER INSERT ON a REFERENCING NEW TABLE AS newrows FOR EACH STATEMENT EXECUTE FUNCTION trg();
+CREATE EXTENSION pg_trgm;
+CREATE INDEX ON b USING gist ((y::text) gist_trgm_ops(siglen=32));
+CREATE VIEW v1 AS SELECT x FROM a WHERE x > 0 WITH CHECK OPTION;
+CREATE VIEW v2 AS SELECT x FROM v1 WHERE x < 10 WITH CASCADED CHECK OPTION;
+ALTER TABLE a ENABLE ROW LEVEL SECURITY;
+CREATE POLICY p ON a USING (x IN (SELECT y FROM b));
+CREATE AGGREGATE msum(int) (SFUNC = int4pl, STYPE = int, MSFUNC = int4pl, MINVFUNC = int4mi, MSTYPE = int);
+CREATE TABLE gen_part (id int, v int GENERATED ALWAYS AS (id + 1) STORED) PARTITION BY HASH (id);
+CREATE TABLE gen_part_0 PARTITION OF gen_part FOR VALUES WITH (MODULUS 1, REMAINDER 0);
+"#).await;
+    let c = assert_roundtrip(&db, &CatalogOptions::default()).await;
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
