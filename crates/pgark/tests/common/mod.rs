@@ -105,6 +105,13 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     let mut cmd = Command::new(PGARK);
+    clean_env(&mut cmd).args(args);
+    cmd
+}
+
+/// The environment and channels [`pgark`] gives, for a command that runs
+/// pgark through another program.
+pub fn clean_env(cmd: &mut Command) -> &mut Command {
     for (key, _) in std::env::vars_os() {
         let k = key.to_string_lossy();
         if k.starts_with("PG") || k == "DATABASE_URL" {
@@ -113,11 +120,9 @@ where
     }
     cmd.env("HOME", empty_home())
         .env("NO_COLOR", "1")
-        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
+        .stderr(Stdio::piped())
 }
 
 /// Runs to completion off the async runtime (the test's own connections
