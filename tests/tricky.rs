@@ -31,7 +31,11 @@ async fn round_trip(src: &TestDb, path: &Path) -> TestDb {
     assert_eq!(restored.rows, dumped.rows(), "rows loaded vs dumped");
     assert_same_database(src, &dst).await;
     assert_eq!(sequences(src).await, sequences(&dst).await, "sequences");
-    assert_eq!(matviews(src).await, matviews(&dst).await, "materialized views");
+    assert_eq!(
+        matviews(src).await,
+        matviews(&dst).await,
+        "materialized views"
+    );
     let checks = pgark::compare(&params(&dst), path).await.unwrap();
     assert!(checks.iter().all(|c| c.ok()), "{checks:?}");
     dst
@@ -48,9 +52,7 @@ async fn sequences(db: &TestDb) -> Vec<String> {
     let mut out = Vec::new();
     for n in names.into_iter().flatten() {
         let state = db
-            .query_strings(&format!(
-                "SELECT last_value || ' ' || is_called FROM {n}"
-            ))
+            .query_strings(&format!("SELECT last_value || ' ' || is_called FROM {n}"))
             .await;
         out.push(format!("{n}: {}", state[0].clone().unwrap_or_default()));
     }
@@ -116,7 +118,10 @@ async fn every_kind_with_data_round_trips() {
     let (_dir, path) = archive_path();
     let dst = round_trip(&src, &path).await;
     // The forced row-level security of "select"."order" must not have hidden rows.
-    assert_eq!(count(&dst, "SELECT count(*) FROM \"select\".\"order\"").await, 80);
+    assert_eq!(
+        count(&dst, "SELECT count(*) FROM \"select\".\"order\"").await,
+        80
+    );
     // Identity and serial continue where the source stopped.
     let next = "INSERT INTO \"Odd Schema\".\"Table \"\"One\"\"\" (\"Name\") VALUES ('after') RETURNING id::text || ' ' || counter";
     assert_eq!(src.query_strings(next).await, dst.query_strings(next).await);
@@ -142,13 +147,25 @@ async fn tricky_values_names_and_shapes_round_trip() {
         [Some("256 e2c865db4162bed963bfaa9ef6ac18f0".into())]
     );
     let floats = "SELECT string_agg(f8::text || '/' || f4::text || '/' || n::text, ' ' ORDER BY id) FROM tricky.types";
-    assert_eq!(src.query_strings(floats).await, dst.query_strings(floats).await);
+    assert_eq!(
+        src.query_strings(floats).await,
+        dst.query_strings(floats).await
+    );
     // Identity ALWAYS and serial continue where the source stopped.
     let next = "INSERT INTO tricky.types DEFAULT VALUES RETURNING id || ' ' || s";
     assert_eq!(src.query_strings(next).await, dst.query_strings(next).await);
-    for seq in ["tricky.s_cycled", "tricky.s_down", "tricky.s_not_called", "tricky.s_never"] {
+    for seq in [
+        "tricky.s_cycled",
+        "tricky.s_down",
+        "tricky.s_not_called",
+        "tricky.s_never",
+    ] {
         let sql = format!("SELECT nextval('{seq}')");
-        assert_eq!(src.query_strings(&sql).await, dst.query_strings(&sql).await, "{seq}");
+        assert_eq!(
+            src.query_strings(&sql).await,
+            dst.query_strings(&sql).await,
+            "{seq}"
+        );
     }
 }
 
@@ -170,5 +187,476 @@ async fn contrib_extension_objects_round_trip() {
         .await
         .batch_execute("INSERT INTO public.uses_ext (id, email) VALUES (1000, 'USER1@example.COM')")
         .await;
-    assert!(dup.is_err(), "citext unique index lost its case-insensitivity");
+    assert!(
+        dup.is_err(),
+        "citext unique index lost its case-insensitivity"
+    );
+}
+
+#[tokio::test]
+async fn a_70_mib_row_is_bigger_than_a_chunk_and_still_round_trips() {
+    let src = fresh_db().await;
+    src.exec(
+        "CREATE TABLE public.huge (id int PRIMARY KEY, t text);
+         INSERT INTO public.huge VALUES (0, 'before');
+         INSERT INTO public.huge SELECT 1, string_agg(md5(g::text), '') FROM generate_series(1, 70 * 1024 * 1024 / 32) g;
+         INSERT INTO public.huge VALUES (2, 'after');",
+    )
+    .await;
+    let digest = "SELECT string_agg(id || ' ' || length(t) || ' ' || md5(t), ',' ORDER BY id) FROM public.huge";
+    let expected = src.query_strings(digest).await;
+    let (_dir, path) = archive_path();
+    let report = Dump::new(params(&src))
+        .jobs(2)
+        .to_file(&path)
+        .await
+        .unwrap();
+    assert_eq!(report.rows(), 3);
+    pgark::verify(&path).unwrap();
+    let dst = fresh_db().await;
+    Restore::new(params(&dst), &path)
+        .jobs(2)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(dst.query_strings(digest).await, expected);
+    assert_eq!(src.pg_dump_schema(), dst.pg_dump_schema());
+}
+
+/// A login role created once per cluster (tests run in parallel).
+async fn login_role(db: &TestDb, name: &str) {
+    db.exec(&format!(
+        "DO $$BEGIN CREATE ROLE {name} LOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$"
+    ))
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "BUG: a non-superuser cannot dump at all (catalog reads pg_user_mapping); see /tmp/pgark-bugs.md BUG 3"]
+async fn row_level_security_makes_a_non_bypassing_dump_fail_loudly() {
+    let db = fresh_db().await;
+    login_role(&db, "tricky_rls_owner").await;
+    login_role(&db, "tricky_rls_reader").await;
+    db.exec(
+        "CREATE TABLE public.forced (id int PRIMARY KEY, who text);
+         ALTER TABLE public.forced OWNER TO tricky_rls_owner;
+         ALTER TABLE public.forced ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE public.forced FORCE ROW LEVEL SECURITY;
+         CREATE POLICY mine ON public.forced USING (who = current_user);
+         INSERT INTO public.forced VALUES (1, 'tricky_rls_owner'), (2, 'someone else');
+         CREATE TABLE public.enabled (id int);
+         ALTER TABLE public.enabled ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY none ON public.enabled USING (false);
+         INSERT INTO public.enabled VALUES (1), (2);
+         GRANT SELECT ON public.enabled, public.forced TO tricky_rls_reader;",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    // As the owner: FORCE applies to it, so row_security = off must fail.
+    let mut owner = params(&db);
+    owner.user = "tricky_rls_owner".into();
+    let err = Dump::new(owner)
+        .tables(["public.forced"])
+        .to_file(&path)
+        .await
+        .expect_err("the owner's dump of a FORCE'd table must fail, not miss a row");
+    assert!(err.to_string().contains("row-level security"), "{err}");
+    assert!(!path.exists(), "a failed dump left an archive");
+    // As another role with SELECT: the policy applies to it too.
+    let mut reader = params(&db);
+    reader.user = "tricky_rls_reader".into();
+    let err = Dump::new(reader)
+        .tables(["public.enabled"])
+        .to_file(&path)
+        .await
+        .expect_err("a policy-bound reader's dump must fail");
+    assert!(err.to_string().contains("row-level security"), "{err}");
+    // A superuser bypasses the policies and gets every row.
+    let report = Dump::new(params(&db)).to_file(&path).await.unwrap();
+    assert_eq!(report.rows(), 4);
+    let dst = fresh_db().await;
+    Restore::new(params(&dst), &path)
+        .jobs(2)
+        .run()
+        .await
+        .unwrap();
+    assert_same_database(&db, &dst).await;
+}
+
+#[tokio::test]
+async fn large_objects_are_a_loud_warning_recorded_in_the_archive() {
+    let db = fresh_db().await;
+    db.exec("CREATE TABLE public.docs (id int, blob oid); INSERT INTO public.docs SELECT 1, lo_from_bytea(0, 'large object body')")
+        .await;
+    let (_dir, path) = archive_path();
+    let report = Dump::new(params(&db)).to_file(&path).await.unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.to_lowercase().contains("large object")),
+        "{:?}",
+        report.warnings
+    );
+    let listing = pgark::list(&path).unwrap();
+    assert!(
+        listing
+            .meta
+            .unsupported
+            .iter()
+            .any(|u| u.kind == "LARGE OBJECT" && u.reason.contains("NOT")),
+        "{:?}",
+        listing.meta.unsupported
+    );
+}
+
+#[tokio::test]
+async fn two_thousand_small_tables_round_trip() {
+    let src = fresh_db().await;
+    src.exec(
+        "DO $$BEGIN
+           FOR i IN 1..2000 LOOP
+             EXECUTE format('CREATE TABLE public.%I (id int PRIMARY KEY, v text, at timestamptz DEFAULT now())', 'small_' || i);
+             EXECUTE format('INSERT INTO public.%I (id, v) SELECT g, %L || g FROM generate_series(1, %s) g', 'small_' || i, 'row ', i % 5);
+             IF i % 10 = 0 THEN
+               EXECUTE format('CREATE INDEX ON public.%I (v)', 'small_' || i);
+               EXECUTE format('ALTER TABLE public.%I ADD FOREIGN KEY (id) REFERENCES public.%I', 'small_' || i, 'small_' || (i - 1));
+             END IF;
+           END LOOP;
+         END$$",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    let started = Instant::now();
+    let dumped = Dump::new(params(&src))
+        .jobs(2)
+        .to_file(&path)
+        .await
+        .unwrap();
+    let dump_time = started.elapsed();
+    let dst = fresh_db().await;
+    let started = Instant::now();
+    let restored = Restore::new(params(&dst), &path)
+        .jobs(2)
+        .run()
+        .await
+        .unwrap();
+    let restore_time = started.elapsed();
+    eprintln!(
+        "2000 tables: dump {dump_time:.2?} ({} bytes), restore -j2 {restore_time:.2?}",
+        dumped.archive_bytes
+    );
+    assert_eq!(restored.rows, dumped.rows());
+    assert_eq!(dst.all_tables().await.len(), 2000);
+    assert_eq!(src.pg_dump_schema(), dst.pg_dump_schema());
+    let checks = pgark::compare(&params(&dst), &path).await.unwrap();
+    assert_eq!(checks.len(), 2000);
+    assert!(checks.iter().all(|c| c.ok()), "{checks:?}");
+}
+
+#[tokio::test]
+async fn split_tables_with_holes_and_fillfactor_50_lose_no_row() {
+    let src = fresh_db().await;
+    src.exec(
+        "CREATE TABLE public.holes (id bigint PRIMARY KEY, payload text);
+         INSERT INTO public.holes SELECT g, repeat(md5(g::text), 3) FROM generate_series(1, 80000) g;
+         DELETE FROM public.holes WHERE id BETWEEN 20000 AND 45000 OR id % 11 = 0;
+         CREATE TABLE public.half (id bigint PRIMARY KEY, payload text) WITH (fillfactor = 50);
+         INSERT INTO public.half SELECT g, md5(g::text) FROM generate_series(1, 40000) g;
+         UPDATE public.half SET payload = payload || '!' WHERE id % 4 = 0;",
+    )
+    .await;
+    // VACUUM frees the middle pages (they stay in the file as empty pages).
+    src.exec("VACUUM ANALYZE public.holes").await;
+    src.exec("VACUUM ANALYZE public.half").await;
+    let pages = count(
+        &src,
+        "SELECT relpages FROM pg_class WHERE relname = 'holes'",
+    )
+    .await;
+    assert!(pages > 100, "{pages} pages");
+    let (_dir, path) = archive_path();
+    let report = Dump::new(params(&src))
+        .jobs(2)
+        .split_bytes(128 << 10)
+        .to_file(&path)
+        .await
+        .unwrap();
+    assert!(
+        report.trailer.tables.iter().all(|t| t.chunks > 4),
+        "{:?}",
+        report.trailer.tables
+    );
+    assert_eq!(
+        report.rows() as i64,
+        count(
+            &src,
+            "SELECT (SELECT count(*) FROM public.holes) + (SELECT count(*) FROM public.half)"
+        )
+        .await
+    );
+    let dst = fresh_db().await;
+    Restore::new(params(&dst), &path)
+        .jobs(2)
+        .run()
+        .await
+        .unwrap();
+    assert_same_database(&src, &dst).await;
+}
+
+/// Quoted name of the partition "events 2024" of the every-kind fixture.
+const EVENTS_2024: &str = "\"Odd Schema\".\"events 2024\"";
+
+#[tokio::test]
+#[ignore = "BUG: FK to the partitioned parent blocks TRUNCATE of a partition; /tmp/pgark-bugs.md T4"]
+async fn partial_rollback_of_a_partition_referenced_through_its_parent() {
+    let db = every_kind_db().await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db)).jobs(2).to_file(&path).await.unwrap();
+    let backup = db.table_rows(EVENTS_2024).await;
+    assert!(!backup.is_empty());
+    let schema = db.pg_dump_schema();
+    db.exec(&format!(
+        "UPDATE {EVENTS_2024} SET kind = 'changed'; UPDATE \"Odd Schema\".events_2023 SET kind = NULL"
+    ))
+    .await;
+    let others = all_rows(&db).await;
+    // "select".event_refs references the partitioned parent, so it references
+    // this partition too: its key must not block the TRUNCATE.
+    let reports = Rollback::new(params(&db), &path)
+        .tables([EVENTS_2024])
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(db.table_rows(EVENTS_2024).await, backup);
+    assert_eq!(db.pg_dump_schema(), schema, "keys and triggers are back");
+    for (table, rows) in others {
+        if table != EVENTS_2024 {
+            assert!(db.table_rows(&table).await == rows, "{table} changed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn partial_rollback_of_a_table_referenced_by_two_tables_and_itself() {
+    let db = fresh_db().await;
+    db.exec(
+        "CREATE TABLE public.node (id int PRIMARY KEY, parent int REFERENCES public.node, name text);
+         CREATE TABLE public.link_a (id int PRIMARY KEY, node_id int REFERENCES public.node ON DELETE CASCADE);
+         CREATE TABLE public.link_b (node_id int CONSTRAINT \"B's key\" REFERENCES public.node DEFERRABLE, note text);
+         COMMENT ON CONSTRAINT \"B's key\" ON public.link_b IS 'kept through the rollback';
+         INSERT INTO public.node VALUES (1, NULL, 'root');
+         INSERT INTO public.node SELECT g, g / 2, 'node ' || g FROM generate_series(2, 100) g;
+         INSERT INTO public.link_a SELECT g, g FROM generate_series(1, 100, 3) g;
+         INSERT INTO public.link_b SELECT g, 'b' FROM generate_series(1, 100, 5) g;",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db)).to_file(&path).await.unwrap();
+    let backup = db.table_rows("public.node").await;
+    let schema = db.pg_dump_schema();
+    db.exec(
+        "UPDATE public.node SET name = upper(name);
+         INSERT INTO public.link_b VALUES (7, 'new'), (NULL, 'orphan');
+         INSERT INTO public.link_a VALUES (1000, 99);",
+    )
+    .await;
+    let (a, b) = (
+        db.table_rows("public.link_a").await,
+        db.table_rows("public.link_b").await,
+    );
+    let reports = Rollback::new(params(&db), &path)
+        .tables(["public.node"])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].rows, 100);
+    assert_eq!(db.table_rows("public.node").await, backup);
+    assert_eq!(db.table_rows("public.link_a").await, a);
+    assert_eq!(db.table_rows("public.link_b").await, b);
+    assert_eq!(
+        db.pg_dump_schema(),
+        schema,
+        "keys and their comment are back"
+    );
+
+    // A new node referenced by a new link: the rollback would orphan it,
+    // so nothing changes.
+    db.exec("INSERT INTO public.node VALUES (500, 1, 'new'); INSERT INTO public.link_a VALUES (2000, 500)")
+        .await;
+    let before = all_rows(&db).await;
+    let err = Rollback::new(params(&db), &path)
+        .tables(["public.node"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert_eq!(all_rows(&db).await, before);
+    assert_eq!(db.pg_dump_schema(), schema);
+}
+
+#[tokio::test]
+async fn partial_rollback_of_generated_and_identity_always_columns() {
+    let db = fresh_db().await;
+    db.exec(
+        "CREATE TABLE public.gen (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, a int,
+             doubled int GENERATED ALWAYS AS (a * 2) STORED, note text);
+         INSERT INTO public.gen (a, note) SELECT g, 'n' || g FROM generate_series(1, 50) g;",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db)).to_file(&path).await.unwrap();
+    let backup = db.table_rows("public.gen").await;
+    db.exec("UPDATE public.gen SET a = -a; DELETE FROM public.gen WHERE id % 3 = 0; INSERT INTO public.gen (a) VALUES (1000)")
+        .await;
+    Rollback::new(params(&db), &path)
+        .tables(["public.gen"])
+        .await
+        .unwrap();
+    assert_eq!(db.table_rows("public.gen").await, backup);
+    // The identity sequence was not set back: new rows do not collide.
+    db.exec("INSERT INTO public.gen (a) VALUES (1)").await;
+
+    // The same table after a type change: loaded through the conversion path.
+    db.exec("DELETE FROM public.gen WHERE id > 50; ALTER TABLE public.gen ALTER COLUMN note TYPE varchar(100); UPDATE public.gen SET note = 'changed'")
+        .await;
+    let expected = db.table_rows("public.gen").await;
+    let reports = Rollback::new(params(&db), &path)
+        .tables(["public.gen"])
+        .await
+        .unwrap();
+    assert_eq!(
+        reports[0].conversions.len(),
+        1,
+        "{:?}",
+        reports[0].conversions
+    );
+    let got = db.table_rows("public.gen").await;
+    assert_eq!(got.len(), 50);
+    assert_ne!(got, expected);
+    assert_eq!(got, backup);
+}
+
+#[tokio::test]
+async fn partial_rollback_into_changed_column_types_at_a_non_utc_zone() {
+    let db = fresh_db().await;
+    db.exec(&format!(
+        "ALTER DATABASE {} SET TimeZone = 'Asia/Tokyo';
+         CREATE TABLE public.changing (id int PRIMARY KEY, n int, label text, at timestamp, fixed timestamptz);
+         INSERT INTO public.changing
+         SELECT g, g * 1000, 'label ' || g, timestamp '2024-03-10 01:30:00' + g * interval '17 minutes',
+                timestamptz '2024-01-01 00:00:00+00' + g * interval '1 hour'
+         FROM generate_series(1, 40) g;",
+        db.name
+    ))
+    .await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db)).to_file(&path).await.unwrap();
+    // The wall-clock times read in New York (across the DST change of 2024-03-10).
+    let expected = db
+        .query_strings(
+            "SELECT string_agg(id || ' ' || n || ' ' || label || ' ' || ((at AT TIME ZONE 'America/New_York') AT TIME ZONE 'UTC') || ' ' || (fixed AT TIME ZONE 'UTC'), ',' ORDER BY id) FROM public.changing",
+        )
+        .await;
+    db.exec(
+        "ALTER TABLE public.changing ALTER COLUMN n TYPE bigint, ALTER COLUMN label TYPE varchar(40),
+             ALTER COLUMN at TYPE timestamptz USING at AT TIME ZONE 'America/New_York';
+         UPDATE public.changing SET n = n * 10000000, label = 'x', at = now();
+         INSERT INTO public.changing VALUES (1000, 1, 'extra', now(), now());",
+    )
+    .await;
+    let schema = db.pg_dump_schema();
+    let reports = Rollback::new(params(&db), &path)
+        .time_zone("America/New_York")
+        .tables(["public.changing"])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].rows, 40);
+    assert_eq!(
+        reports[0].conversions.len(),
+        3,
+        "{:?}",
+        reports[0].conversions
+    );
+    assert_eq!(db.pg_dump_schema(), schema, "the schema stays migrated");
+    let got = db
+        .query_strings(
+            "SELECT string_agg(id || ' ' || n || ' ' || label || ' ' || (at AT TIME ZONE 'UTC') || ' ' || (fixed AT TIME ZONE 'UTC'), ',' ORDER BY id) FROM public.changing",
+        )
+        .await;
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+#[ignore = "BUG: partial rollback casts explicitly, varchar(n) truncates silently; /tmp/pgark-bugs.md T2"]
+async fn partial_rollback_never_truncates_values_silently() {
+    let db = fresh_db().await;
+    db.exec(
+        "CREATE TABLE public.names (id int PRIMARY KEY, name text, price numeric(10,2));
+         INSERT INTO public.names VALUES (1, 'short', 1.25), (2, 'much longer than five', 2.50);",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db)).to_file(&path).await.unwrap();
+    // A lossy migration: the backup holds values the new type cannot.
+    db.exec("ALTER TABLE public.names ALTER COLUMN name TYPE varchar(5) USING left(name, 5)")
+        .await;
+    let before = db.table_rows("public.names").await;
+    let result = Rollback::new(params(&db), &path)
+        .tables(["public.names"])
+        .await;
+    let after = db.table_rows("public.names").await;
+    assert!(
+        result.is_err(),
+        "the rollback succeeded but stored {after:?}: the backup's 'much longer than five' was cut to fit varchar(5)"
+    );
+    assert_eq!(after, before, "a failed rollback changed rows");
+}
+
+#[tokio::test]
+#[ignore = "BUG: data-only restore fires the target's triggers; /tmp/pgark-bugs.md T3"]
+async fn data_only_restore_does_not_fire_triggers() {
+    let src = tricky_db().await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&src)).to_file(&path).await.unwrap();
+    let dst = fresh_db().await;
+    Restore::new(params(&dst), &path)
+        .schema_only(true)
+        .run()
+        .await
+        .unwrap();
+    Restore::new(params(&dst), &path)
+        .data_only(true)
+        .jobs(2)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        dst.table_rows("tricky.guarded").await,
+        src.table_rows("tricky.guarded").await,
+        "a BEFORE INSERT trigger rewrote restored rows"
+    );
+    assert_same_database(&src, &dst).await;
+}
+
+#[tokio::test]
+#[ignore = "BUG: full rollback from a -t archive drops every other table; /tmp/pgark-bugs.md T1"]
+async fn full_rollback_from_a_partial_archive_keeps_what_it_does_not_hold() {
+    let db = fresh_db().await;
+    db.exec(
+        "CREATE TABLE public.saved (id int PRIMARY KEY); INSERT INTO public.saved VALUES (1), (2);
+         CREATE TABLE public.other (id int PRIMARY KEY); INSERT INTO public.other VALUES (10), (20);",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db))
+        .tables(["public.saved"])
+        .to_file(&path)
+        .await
+        .unwrap();
+    db.exec("DELETE FROM public.saved").await;
+    let result = Rollback::new(params(&db), &path).full().await;
+    let tables = db.all_tables().await;
+    assert!(
+        tables.contains(&"public.other".to_string()),
+        "full rollback from a -t archive ({result:?}) dropped every table it did not hold: now {tables:?}"
+    );
 }
