@@ -97,6 +97,11 @@ impl Graph {
         &self.objs[id]
     }
 
+    /// The object goes away with another one: nothing to drop on its own.
+    pub fn no_drop(&mut self, id: usize) {
+        self.objs[id].drop_sql.clear();
+    }
+
     pub fn depend(&mut self, id: usize, on: usize) {
         if id != on {
             self.objs[id].deps.push(on);

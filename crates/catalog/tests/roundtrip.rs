@@ -130,3 +130,47 @@ CREATE TABLE gen_part_0 PARTITION OF gen_part FOR VALUES WITH (MODULUS 1, REMAIN
     let c = assert_roundtrip(&db, &CatalogOptions::default()).await;
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
+
+/// `drop_sql` in reverse order takes a restored database back to empty, as
+/// `restore --clean` needs.
+#[tokio::test]
+async fn drop_sql_empties_a_restored_database() {
+    let db = pgark_testkit::fresh_db().await;
+    db.exec(EVERY_KIND).await;
+    let catalog = catalog_of(&db, &CatalogOptions::default()).await;
+    let target = pgark_testkit::fresh_db().await;
+    let empty = target.pg_dump_schema();
+    replay(&catalog, &target).await;
+    let client = target.client().await;
+    client.batch_execute(RESTORE_SESSION).await.unwrap();
+    for o in catalog
+        .objects
+        .iter()
+        .rev()
+        .filter(|o| !o.drop_sql.is_empty())
+    {
+        if let Err(e) = client.batch_execute(&o.drop_sql).await {
+            panic!(
+                "{}: {:?}\n{}",
+                label(o),
+                e.as_db_error().map(|d| d.message()),
+                o.drop_sql
+            );
+        }
+    }
+    // What is left are changes to objects every database has (public's
+    // comment and privileges, built-in functions' privileges), and default
+    // privileges (like pg_dump, nothing drops them).
+    let left: Vec<String> = target
+        .pg_dump_schema()
+        .lines()
+        .filter(|l| !empty.contains(l))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        left.iter().all(|l| l.contains("SCHEMA public")
+            || l.contains("pg_catalog.pg_ls_dir")
+            || l.starts_with("ALTER DEFAULT PRIVILEGES")),
+        "{left:#?}"
+    );
+}

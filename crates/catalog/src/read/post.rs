@@ -157,6 +157,8 @@ async fn read_index_attachments(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
         let id = ctx.g.add(obj);
         ctx.g.depend(id, child);
         ctx.g.depend(id, parent);
+        // An attached index (or its constraint) is dropped with its parent's.
+        ctx.g.no_drop(child);
         ctx.index_attachments
             .entry(parent)
             .or_default()
