@@ -949,3 +949,27 @@ async fn view_calling_a_function_of_the_view() {
     let n = one(&c, "FUNCTION", "n()");
     assert!(n.deps.contains(&placeholder.id) && real.deps.contains(&n.id));
 }
+
+#[tokio::test]
+async fn an_ordinary_role_can_read_the_catalog() {
+    let db = db_with(
+        "DO $$ BEGIN CREATE ROLE kinds_plain; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         CREATE TABLE t (id serial PRIMARY KEY); ALTER TABLE t OWNER TO kinds_plain; \
+         CREATE FOREIGN DATA WRAPPER kinds_plain_fdw; CREATE SERVER kinds_plain_srv FOREIGN DATA WRAPPER kinds_plain_fdw; \
+         CREATE USER MAPPING FOR kinds_plain SERVER kinds_plain_srv;",
+    )
+    .await;
+    let client = db.client().await;
+    client.batch_execute("SET ROLE kinds_plain").await.unwrap();
+    let c = pgark_catalog::read_catalog(&client, &CatalogOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one(&c, "TABLE", "t").owner.as_deref(), Some("kinds_plain"));
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.kind == "USER MAPPING" && w.name == "kinds_plain SERVER kinds_plain_srv"),
+        "{:?}",
+        c.warnings
+    );
+}

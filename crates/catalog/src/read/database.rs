@@ -66,8 +66,9 @@ pub(crate) async fn warn_unsupported(ctx: &mut Ctx<'_>) -> Result<(), CatalogErr
             "SELECT 'SERVER', x.srvname::text FROM pg_catalog.pg_foreign_server x WHERE {}",
             user_object("pg_foreign_server", "x")
         ),
-        "SELECT 'USER MAPPING', x.umuser::regrole::text || ' SERVER ' || s.srvname \
-         FROM pg_catalog.pg_user_mapping x JOIN pg_catalog.pg_foreign_server s ON s.oid = x.umserver"
+        // The view, not pg_user_mapping: that catalog is for superusers only.
+        "SELECT 'USER MAPPING', COALESCE(x.usename::text, 'PUBLIC') || ' SERVER ' || x.srvname \
+         FROM pg_catalog.pg_user_mappings x"
             .to_string(),
         format!(
             "SELECT 'OPERATOR CLASS', x.opcname::text FROM pg_catalog.pg_opclass x WHERE {}",
