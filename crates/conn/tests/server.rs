@@ -1,0 +1,215 @@
+//! pgark-conn against a real server: TCP and Unix sockets, `.pgpass`, and
+//! session settings that hold whatever the role or database defaults are.
+
+use pgark_conn::{connect, prepare_session, ConnParams, Overrides, Purpose};
+use pgark_testkit::{cluster, fresh_db, TestDb};
+use std::os::unix::fs::PermissionsExt;
+
+fn params(conninfo: &str) -> ConnParams {
+    ConnParams::resolve(Some(conninfo), &Overrides::default()).expect("conninfo parses")
+}
+
+fn socket_conninfo(db: &TestDb, user: &str) -> String {
+    format!(
+        "host={} port={} user={user} dbname={}",
+        cluster().socket_dir().display(),
+        cluster().port(),
+        db.name
+    )
+}
+
+async fn one(client: &tokio_postgres::Client, sql: &str) -> String {
+    let rows = client.simple_query(sql).await.expect(sql);
+    rows.iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .expect("one row")
+}
+
+#[tokio::test]
+async fn tcp_connection_names_itself_pgark() {
+    let db = fresh_db().await;
+    let client = connect(&params(&db.conninfo())).await.expect("connect");
+    assert_eq!(one(&client, "SELECT current_database()").await, db.name);
+    assert_eq!(
+        one(
+            &client,
+            "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+        )
+        .await,
+        "pgark"
+    );
+}
+
+#[tokio::test]
+async fn unix_socket_connection_works_with_the_default_sslmode() {
+    let db = fresh_db().await;
+    for extra in ["", " sslmode=prefer", " sslmode=require"] {
+        let info = format!("{}{extra}", socket_conninfo(&db, "postgres"));
+        let client = connect(&params(&info))
+            .await
+            .unwrap_or_else(|e| panic!("{info}: {e}"));
+        assert_eq!(one(&client, "SELECT current_database()").await, db.name);
+        // A socket connection has no client address.
+        assert_eq!(
+            one(
+                &client,
+                "SELECT coalesce(inet_client_addr()::text, 'socket')"
+            )
+            .await,
+            "socket"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pgpass_matches_localhost_for_a_socket_and_the_host_for_tcp() {
+    let db = fresh_db().await;
+    let role = format!("pw_conn_lib_{}", std::process::id());
+    let password = "lib-pass:with\\colon";
+    cluster()
+        .create_password_role(&role, password)
+        .await
+        .expect("password role");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pgpass");
+    // Escaped ':' and '\' in the password field, as libpq writes them.
+    let escaped = password.replace('\\', "\\\\").replace(':', "\\:");
+    std::fs::write(
+        &file,
+        format!(
+            "localhost:{port}:{db}:{role}:{escaped}\n127.0.0.1:{port}:*:{role}:{escaped}\n",
+            port = cluster().port(),
+            db = db.name
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let passfile = format!(" passfile={}", file.display());
+    // TCP first: the socket case also depends on socket connections working at all.
+    for info in [
+        format!(
+            "host=127.0.0.1 port={} user={role} dbname={}",
+            cluster().port(),
+            db.name
+        ),
+        socket_conninfo(&db, &role),
+    ] {
+        let with_file = format!("{info}{passfile}");
+        let client = connect(&params(&with_file))
+            .await
+            .unwrap_or_else(|e| panic!("{with_file}: {e}"));
+        assert_eq!(one(&client, "SELECT current_user").await, role);
+        let err = connect(&params(&info)).await.expect_err("no password");
+        let text = err.to_string();
+        assert!(text.contains("password"), "{text}");
+        assert!(!text.contains("lib-pass"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn session_settings_win_over_role_and_database_defaults() {
+    let db = fresh_db().await;
+    let role = format!("odd_defaults_{}", std::process::id());
+    db.exec(&format!(
+        "CREATE ROLE {role} LOGIN;
+         ALTER ROLE {role} SET DateStyle = 'SQL, DMY';
+         ALTER ROLE {role} SET extra_float_digits = -3;
+         ALTER ROLE {role} SET statement_timeout = '1ms';
+         ALTER ROLE {role} SET row_security = on;
+         ALTER DATABASE {db} SET IntervalStyle = 'sql_standard';
+         ALTER DATABASE {db} SET search_path = 'elsewhere';
+         ALTER DATABASE {db} SET client_min_messages = 'debug1';",
+        db = db.name
+    ))
+    .await;
+    let info = format!(
+        "host=127.0.0.1 port={} user={role} dbname={}",
+        cluster().port(),
+        db.name
+    );
+    let dump = connect(&params(&info)).await.expect("connect");
+    assert_eq!(
+        one(&dump, "SHOW DateStyle").await,
+        "SQL, DMY",
+        "role default applies first"
+    );
+    prepare_session(&dump, Purpose::Dump)
+        .await
+        .expect("dump session");
+    for (setting, want) in [
+        ("DateStyle", "ISO, DMY"),
+        ("IntervalStyle", "postgres"),
+        ("extra_float_digits", "3"),
+        ("statement_timeout", "0"),
+        ("lock_timeout", "0"),
+        ("idle_in_transaction_session_timeout", "0"),
+        ("row_security", "off"),
+        ("synchronize_seqscans", "off"),
+        ("client_encoding", "UTF8"),
+    ] {
+        assert_eq!(
+            one(&dump, &format!("SHOW {setting}")).await,
+            want,
+            "{setting}"
+        );
+    }
+    assert_eq!(
+        one(&dump, "SELECT '2024-02-03 04:05:06'::timestamp::text").await,
+        "2024-02-03 04:05:06"
+    );
+    assert_eq!(one(&dump, "SELECT 0.1::float8::text").await, "0.1");
+
+    let restore = connect(&params(&info)).await.expect("connect");
+    prepare_session(&restore, Purpose::Restore)
+        .await
+        .expect("restore session");
+    for (setting, want) in [
+        ("standard_conforming_strings", "on"),
+        ("check_function_bodies", "off"),
+        ("client_min_messages", "warning"),
+        ("row_security", "off"),
+        ("statement_timeout", "0"),
+        ("xmloption", "content"),
+    ] {
+        assert_eq!(
+            one(&restore, &format!("SHOW {setting}")).await,
+            want,
+            "{setting}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn connection_errors_name_the_target_without_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let info = format!("postgres://someone:hunter2-secret@127.0.0.1:{port}/somedb");
+    let err = connect(&params(&info)).await.expect_err("nobody listens");
+    let text = err.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(
+        text.contains("somedb") && text.contains("someone"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let missing = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=no_such_db_{}",
+        cluster().port(),
+        std::process::id()
+    );
+    let text = connect(&params(&missing))
+        .await
+        .expect_err("no such db")
+        .to_string();
+    assert!(
+        text.contains("does not exist") && text.contains("no_such_db_"),
+        "{text}"
+    );
+}
