@@ -28,6 +28,10 @@ pub struct ArchiveMeta {
     pub unsupported: Vec<Unsupported>,
     /// Qualified names of the tables dumped on the fast path, in dump order.
     pub critical_tables: Vec<String>,
+    /// Only part of the database is in the archive (a table, schema or
+    /// section selection): it cannot replace the whole database.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -41,6 +41,8 @@ pub async fn connect(p: &ConnParams) -> Result<Client, ConnError> {
         .dbname(&p.dbname)
         .application_name(&p.application_name)
         .ssl_mode(match p.sslmode {
+            // As in libpq, a Unix socket never uses TLS, whatever sslmode says.
+            _ if p.is_socket() => tokio_postgres::config::SslMode::Disable,
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
             _ => tokio_postgres::config::SslMode::Require,

@@ -170,6 +170,35 @@ impl ConnParams {
         Ok(params)
     }
 
+    /// A libpq keyword string for this connection without the password, to
+    /// print in commands a user can copy (the password comes from
+    /// PGPASSWORD or ~/.pgpass then).
+    pub fn conninfo_without_password(&self) -> String {
+        let quote = |v: &str| {
+            let plain = !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c));
+            if plain {
+                v.to_string()
+            } else {
+                format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+            }
+        };
+        let mut parts = vec![
+            format!("host={}", quote(&self.host)),
+            format!("port={}", self.port),
+            format!("user={}", quote(&self.user)),
+            format!("dbname={}", quote(&self.dbname)),
+        ];
+        if self.sslmode != SslMode::Prefer {
+            parts.push(format!("sslmode={}", self.sslmode.as_str()));
+        }
+        if let Some(cert) = &self.sslrootcert {
+            parts.push(format!("sslrootcert={}", quote(&cert.to_string_lossy())));
+        }
+        parts.join(" ")
+    }
+
     /// The same server and credentials, another database.
     pub fn with_dbname(&self, dbname: &str) -> Self {
         let mut p = self.clone();
@@ -478,6 +507,24 @@ mod tests {
                 .to_string();
             assert!(err.contains(want), "{info}: {err}");
         }
+    }
+
+    #[test]
+    fn printable_conninfo_round_trips_without_the_password() {
+        let p = resolve(
+            Some("postgres://u:hunter2@h:7/my%20db%27s?sslmode=require"),
+            &[],
+            Overrides::default(),
+        );
+        let text = p.conninfo_without_password();
+        assert!(!text.contains("hunter2"), "{text}");
+        let again = resolve(Some(&text), &[], Overrides::default());
+        assert_eq!(
+            (again.host.as_str(), again.port, again.dbname.as_str()),
+            ("h", 7, "my db's")
+        );
+        assert_eq!(again.sslmode, SslMode::Require);
+        assert_eq!(again.password, None);
     }
 
     #[test]

@@ -183,6 +183,13 @@ where
     type Error = rustls::pki_types::InvalidDnsNameError;
 
     fn make_tls_connect(&mut self, domain: &str) -> Result<RustlsHandshake, Self::Error> {
+        // tokio-postgres asks with an empty name for a Unix socket, where no
+        // TLS happens; any valid name will do there.
+        let domain = if domain.is_empty() {
+            "localhost"
+        } else {
+            domain
+        };
         let name = ServerName::try_from(domain.to_string())?;
         Ok(RustlsHandshake {
             config: self.config.clone(),

@@ -139,7 +139,20 @@ pub async fn dump<W: Write + Send + 'static>(
     };
     let (m, t) = (meta.clone(), toc);
     let writer = blocking(move || ArchiveWriter::new(out, &m, &t, writer_opts)).await?;
-    let digests = worker::run_all(params, &leader, &plan, &writer.chunk_sender(), opts).await?;
+    let digests = match worker::run_all(params, &leader, &plan, &writer.chunk_sender(), opts).await
+    {
+        Ok(d) => d,
+        // The writer stopped on its own error (disk full, ...): that error,
+        // with the file offset, is the one worth reporting.
+        Err(ExportError::Archive(pgark_archive::ArchiveError::WriterClosed)) => {
+            let cause =
+                blocking(move || writer.finish(chrono::Utc::now(), Default::default())).await;
+            return Err(cause.err().unwrap_or(ExportError::Archive(
+                pgark_archive::ArchiveError::WriterClosed,
+            )));
+        }
+        Err(e) => return Err(e),
+    };
     let row_digests = digests.into_iter().map(|(id, d)| (id, d.hex())).collect();
     let finished_at = chrono::Utc::now();
     let (out, trailer) = blocking(move || writer.finish(finished_at, row_digests)).await?;

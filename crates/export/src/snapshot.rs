@@ -150,6 +150,7 @@ impl Leader {
                 })
                 .collect(),
             critical_tables: plan.critical_names(),
+            partial: is_partial(opts),
         }
     }
 
@@ -171,4 +172,15 @@ fn lock_error(opts: &DumpOptions, e: &tokio_postgres::Error) -> ExportError {
         },
         _ => ExportError::server("locking the tables to dump", e),
     }
+}
+
+fn is_partial(opts: &DumpOptions) -> bool {
+    let c = &opts.catalog;
+    opts.schema_only
+        || opts.data_only
+        || !opts.exclude_table_data.is_empty()
+        || !c.tables.is_empty()
+        || !c.exclude_tables.is_empty()
+        || !c.schemas.is_empty()
+        || !c.exclude_schemas.is_empty()
 }

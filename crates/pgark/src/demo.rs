@@ -47,7 +47,10 @@ impl DemoReport {
         for (step, d) in &self.timings {
             let _ = writeln!(s, "  {step:<40} {:>8.2} s", d.as_secs_f64());
         }
-        let _ = writeln!(s, "the throwaway cluster and the demo archive have been removed");
+        let _ = writeln!(
+            s,
+            "the throwaway cluster and the demo archive have been removed"
+        );
         s
     }
 }

@@ -165,7 +165,13 @@ impl Dump {
             self.check_space(path).await?;
         }
         let (pending, out) = PendingFile::create(path)?;
-        let (out, mut report) = self.to_writer(out).await?;
+        let (out, mut report) = self.to_writer(out).await.map_err(|e| match e {
+            // Name the file whose writing failed.
+            Error::Export(pgark_export::ExportError::Archive(a)) => {
+                output_error(path, a.to_string())
+            }
+            other => other,
+        })?;
         report.archive_bytes = pending.commit(out)?;
         report.path = Some(path.to_path_buf());
         Ok(report)

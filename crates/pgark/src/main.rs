@@ -9,6 +9,13 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    // A file-size limit (ulimit -f) must fail the write with EFBIG and take
+    // the normal error path, which removes the partial archive, instead of
+    // killing the process.
+    // SAFETY: sets a signal disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let args = cli::Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

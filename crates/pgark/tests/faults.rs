@@ -416,3 +416,132 @@ async fn a_damaged_archive_fails_before_the_target_changes() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_elsewhere_times_out_naming_the_table() {
+    let db = small_db().await;
+    let blocker = db.client().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let (dir, file) = archive_path();
+    let started = Instant::now();
+    let mut cmd = dump_cmd(&db.url(), &file);
+    cmd.args(["--lock-wait-timeout", "1"]);
+    let out = run(cmd).await;
+    out.expect_error(&["orders"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "waited {:?} despite --lock-wait-timeout 1",
+        started.elapsed()
+    );
+    assert!(dir_entries(dir.path()).is_empty());
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_dump_keeps_an_older_archive_of_the_same_name() {
+    let name = big_db().await;
+    let admin = cluster().connect("postgres").await.unwrap();
+    let (dir, file) = archive_path();
+    std::fs::write(&file, b"an older archive").unwrap();
+    let out = dump_with_fault(&admin, &cluster().url(&name), &name, &file, |pid| {
+        let admin = &admin;
+        async move { terminate(admin, pid).await }
+    })
+    .await;
+    out.expect_code(1);
+    assert_eq!(std::fs::read(&file).unwrap(), b"an older archive");
+    assert_eq!(dir_entries(dir.path()), ["backup.pgark"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_goes_away_ends_a_streamed_dump_cleanly() {
+    let name = big_db().await;
+    let admin = cluster().connect("postgres").await.unwrap();
+    let mut child = pgark([
+        "dump",
+        "-q",
+        "-j",
+        "1",
+        "-d",
+        &cluster().url(&name),
+        "-f",
+        "-",
+    ])
+    .spawn()
+    .unwrap();
+    wait_for_statement(&admin, &name, "COPY", &mut child).await;
+    // The reader reads a little, then closes the pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 4096];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = finish(child).await;
+    let line = out.expect_error(&[]);
+    assert!(
+        line.contains("stdout") || line.to_lowercase().contains("broken pipe"),
+        "{line}"
+    );
+    assert_eq!(
+        sessions_left(&admin, &name).await,
+        0,
+        "sessions left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_with_json_prints_no_json_and_one_line() {
+    let (dir, file) = archive_path();
+    let url = cluster().url("no_such_database_json");
+    let mut cmd = dump_cmd(&url, &file);
+    cmd.arg("--json");
+    let out = run(cmd).await;
+    out.expect_error(&["no_such_database_json"]);
+    assert!(out.stdout.is_empty(), "{}", out.stdout_text());
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(dir_entries(dir.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_crash_mid_restore_is_reported_and_the_restart_finds_no_half_table() {
+    let private = Cluster::start(ClusterOptions::default()).unwrap();
+    private.create_database("target").await.unwrap();
+    let archive = big_archive().await;
+    let client = private.connect("postgres").await.unwrap();
+    let mut child = pgark([
+        "restore",
+        "-q",
+        "--single-transaction",
+        "-j",
+        "1",
+        "-d",
+        &private.url("target"),
+        s(archive),
+    ])
+    .spawn()
+    .unwrap();
+    let pid = wait_for_statement(&client, "target", "COPY", &mut child).await;
+    signal(&child, libc::SIGSTOP);
+    wait_until_blocked_on_client(&client, pid).await;
+    private.stop_immediate().unwrap();
+    signal(&child, libc::SIGCONT);
+    let out = finish(child).await;
+    out.expect_code(1);
+    out.error_line();
+    private.restart().unwrap();
+    let after = private.connect("target").await.unwrap();
+    let tables: i64 = after
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        tables, 0,
+        "objects of a rolled back restore survived the crash"
+    );
+}

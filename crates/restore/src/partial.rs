@@ -282,7 +282,13 @@ async fn load_table(
             select.push(col);
             continue;
         }
-        let expr = convert(&col, &c.type_name, &now.1, &req.time_zone);
+        let assignable = assignable(client, &c.type_name, &now.1)
+            .await
+            .map_err(|reason| RestoreError::Server {
+                what: format!("comparing the types of {target}.{}", c.name),
+                reason,
+            })?;
+        let expr = convert(&col, &c.type_name, &now.1, &req.time_zone, assignable);
         conversions.push(format!(
             "{}: {} -> {} as {expr}",
             c.name, c.type_name, now.1
@@ -371,15 +377,34 @@ async fn canonical_type(client: &Client, name: &str) -> Result<String, String> {
 }
 
 /// The expression that turns an archive value into the target column's type.
-fn convert(col: &str, from: &str, to: &str, zone: &str) -> String {
+/// `assignable`: the server converts `from` to `to` on INSERT by itself (an
+/// implicit or assignment cast, or only the length changed). Then no cast is
+/// written: an explicit cast to varchar(n) would cut a value silently, while
+/// assignment refuses a value that does not fit.
+fn convert(col: &str, from: &str, to: &str, zone: &str, assignable: bool) -> String {
     const TS: &str = "timestamp without time zone";
     const TSTZ: &str = "timestamp with time zone";
     let zone = quote_literal(zone);
     match (from, to) {
         // A wall-clock time read as a time in `zone`, and the reverse.
         (TS, TSTZ) | (TSTZ, TS) => format!("({col} AT TIME ZONE {zone})"),
+        _ if assignable => col.to_string(),
         _ => format!("{col}::{to}"),
     }
+}
+
+async fn assignable(client: &Client, from: &str, to: &str) -> Result<bool, String> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.to_regtype($1) = pg_catalog.to_regtype($2) \
+                 OR EXISTS (SELECT FROM pg_catalog.pg_cast WHERE castsource = pg_catalog.to_regtype($1) \
+                            AND casttarget = pg_catalog.to_regtype($2) AND castcontext IN ('i', 'a')) \
+                 OR EXISTS (SELECT FROM pg_catalog.pg_type WHERE oid = pg_catalog.to_regtype($2) AND typcategory = 'S')",
+            &[&from, &to],
+        )
+        .await
+        .map_err(|e| pgark_conn::describe(&e))?;
+    Ok(row.get::<_, Option<bool>>(0).unwrap_or(false))
 }
 
 async fn target_columns(
@@ -412,15 +437,15 @@ mod tests {
         let ts = "timestamp without time zone";
         let tz = "timestamp with time zone";
         assert_eq!(
-            convert("\"c\"", ts, tz, "UTC"),
+            convert("\"c\"", ts, tz, "UTC", true),
             "(\"c\" AT TIME ZONE 'UTC')"
         );
         assert_eq!(
-            convert("\"c\"", tz, ts, "Europe/Paris"),
+            convert("\"c\"", tz, ts, "Europe/Paris", true),
             "(\"c\" AT TIME ZONE 'Europe/Paris')"
         );
         assert_eq!(
-            convert("\"c\"", "integer", "bigint", "UTC"),
+            convert("\"c\"", "integer", "bigint", "UTC", false),
             "\"c\"::bigint"
         );
     }

@@ -26,6 +26,12 @@ pub async fn rollback_database(
             meta.database
         )));
     }
+    if meta.partial {
+        return Err(RestoreError::Refused(format!(
+            "the archive holds only part of database \"{target}\" (dumped with {}); a full rollback would drop everything else: roll back tables (-t) or restore into another database",
+            describe_selection(&meta.options)
+        )));
+    }
     let sel = Selection::new(
         source,
         &RestoreOptions {
@@ -351,4 +357,29 @@ async fn acl_sql(admin: &Client, target: &str, f: &str) -> Result<String, Restor
         ));
     }
     Ok(sql)
+}
+
+fn describe_selection(options: &std::collections::BTreeMap<String, String>) -> String {
+    const KEYS: [&str; 7] = [
+        "tables",
+        "exclude_tables",
+        "schemas",
+        "exclude_schemas",
+        "exclude_table_data",
+        "schema_only",
+        "data_only",
+    ];
+    let used: Vec<String> = KEYS
+        .iter()
+        .filter_map(|k| {
+            options
+                .get(*k)
+                .map(|v| format!("--{}={v}", k.replace('_', "-")))
+        })
+        .collect();
+    if used.is_empty() {
+        "a selection".into()
+    } else {
+        used.join(" ")
+    }
 }

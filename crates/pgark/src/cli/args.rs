@@ -41,7 +41,6 @@ pub struct Output {
 }
 
 #[derive(Subcommand, Debug)]
-#[command(disable_help_flag = true)]
 pub enum Command {
     /// Back up a database into one archive file.
     #[command(disable_help_flag = true)]

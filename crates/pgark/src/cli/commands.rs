@@ -50,6 +50,8 @@ fn show_progress(quiet: bool) -> bool {
 
 async fn dump(a: DumpArgs) -> Result<(), Error> {
     let params = params(&a.conn, a.database.as_deref())?;
+    // Commands in the runbook repeat the connection, never its password.
+    let conn = params.conninfo_without_password();
     let mut dump = pgark::Dump::new(params)
         .jobs(a.jobs)
         .schema_only(a.schema_only)
