@@ -93,11 +93,6 @@ async fn dump(a: DumpArgs) -> Result<(), Error> {
     for w in &report.warnings {
         eprintln!("pgark: WARNING: not dumped: {w}");
     }
-    let conn = a
-        .conn
-        .dbname
-        .clone()
-        .unwrap_or_else(|| report.meta.database.clone());
     if a.out.json {
         let json = serde_json::json!({
             "archive": report.path, "archive_bytes": report.archive_bytes, "seconds": report.elapsed.as_secs_f64(),
