@@ -22,6 +22,7 @@ mod rollback;
 mod script;
 mod select;
 mod source;
+mod triggers;
 
 use std::sync::Arc;
 

@@ -21,9 +21,12 @@ const SPLIT_CHUNKS: usize = 8;
 pub(crate) struct Unit<'a> {
     pub(crate) entry: &'a TocEntry,
     pub(crate) chunks: Vec<BlockRef>,
-    /// The table was created by this restore and this unit loads all of it:
-    /// TRUNCATE + COPY FREEZE in one transaction (no later vacuum needed).
-    pub(crate) freeze: bool,
+    /// The table was created by this restore: it is empty and has no
+    /// triggers yet (those are post-data).
+    pub(crate) created: bool,
+    /// This unit loads all of the table: with `created`, TRUNCATE + COPY
+    /// FREEZE in one transaction, so no later vacuum has to freeze the rows.
+    pub(crate) whole: bool,
 }
 
 fn units<'a>(source: &Source, data: &[&'a TocEntry], run: &Run<'_>, jobs: usize) -> Vec<Unit<'a>> {
@@ -31,18 +34,22 @@ fn units<'a>(source: &Source, data: &[&'a TocEntry], run: &Run<'_>, jobs: usize)
     for e in data {
         let chunks = source.chunks_of(e.id);
         let created = e.deps.iter().any(|d| run.created_tables.contains(d));
-        if chunks.len() > SPLIT_CHUNKS && jobs > 1 {
+        // A table that existed before keeps its triggers off during the load,
+        // which locks it: its parts could not load in parallel anyway.
+        if created && chunks.len() > SPLIT_CHUNKS && jobs > 1 {
             let per = chunks.len().div_ceil(jobs);
             out.extend(chunks.chunks(per).map(|c| Unit {
                 entry: e,
                 chunks: c.to_vec(),
-                freeze: false,
+                created,
+                whole: false,
             }));
         } else {
             out.push(Unit {
                 entry: e,
                 chunks,
-                freeze: created,
+                created,
+                whole: true,
             });
         }
     }
@@ -66,8 +73,7 @@ pub(crate) async fn serial(
     // Nothing runs beside it, so the queue never says Wait: parents come
     // first, and a cycle is taken as it comes.
     while let Taken::Unit(unit) = queue.take() {
-        // In the one transaction that also created the table, FREEZE needs no TRUNCATE.
-        let result = copy_unit(client, source, &unit, unit.freeze, false).await;
+        let result = copy_unit(client, source, &unit, true).await;
         queue.finished(unit.entry.id);
         let result = result.map(|rows| run.report.rows += rows);
         run.record(unit.entry, result)?;
@@ -111,7 +117,7 @@ pub(crate) async fn parallel(
                 }
                 Taken::Done => break,
             };
-            let result = copy_unit(client, source, &unit, unit.freeze, unit.freeze).await;
+            let result = copy_unit(client, source, &unit, false).await;
             if result.is_err() && exit_on_error {
                 stop.store(true, Ordering::Relaxed);
             }
@@ -248,29 +254,48 @@ fn record_by_entry(
 }
 
 /// Streams a unit's chunks into one COPY; returns the rows loaded.
+/// `in_transaction`: the caller's transaction holds everything (the
+/// single-transaction restore), so no BEGIN/COMMIT here; the tables it
+/// created are new in that same transaction, so FREEZE needs no TRUNCATE.
 pub(crate) async fn copy_unit(
     client: &Client,
     source: &Source,
     unit: &Unit<'_>,
-    freeze: bool,
-    truncate: bool,
+    in_transaction: bool,
 ) -> Result<u64, String> {
     let spec = unit.entry.copy.as_ref().ok_or("not a TABLE DATA entry")?;
     let target = spec.qualified_table.as_str();
-    if truncate {
-        let sql = format!("BEGIN; TRUNCATE ONLY {target}");
+    let freeze = unit.created && unit.whole;
+    let own_transaction = !in_transaction && (freeze || !unit.created);
+    let exec = |sql: String| async move {
         client
             .batch_execute(&sql)
             .await
-            .map_err(|e| pgark_conn::describe(&e))?;
+            .map_err(|e| pgark_conn::describe(&e))
+    };
+    if own_transaction {
+        exec("BEGIN".into()).await?;
     }
-    let result = stream_copy(client, source, unit, &copy_sql(target, spec, freeze)).await;
-    if truncate {
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        client
-            .batch_execute(end)
-            .await
-            .map_err(|e| pgark_conn::describe(&e))?;
+    let result = async {
+        if freeze && own_transaction {
+            exec(format!("TRUNCATE ONLY {target}")).await?;
+        }
+        let enable_again = if unit.created {
+            String::new()
+        } else {
+            crate::triggers::disable(client, &[target])
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        let rows = stream_copy(client, source, unit, &copy_sql(target, spec, freeze)).await?;
+        if !enable_again.is_empty() {
+            exec(enable_again).await?;
+        }
+        Ok(rows)
+    }
+    .await;
+    if own_transaction {
+        exec(if result.is_ok() { "COMMIT" } else { "ROLLBACK" }.into()).await?;
     }
     result
 }

@@ -155,7 +155,7 @@ async fn replace_all(
             RestoreError::server(format!("dropping {} on {}", fk.name, fk.table), &e)
         })?;
     }
-    let triggers = disable_triggers(client, &targets).await?;
+    let triggers = crate::triggers::disable(client, &targets).await?;
     let truncate = format!("TRUNCATE ONLY {}", targets.join(", "));
     client
         .batch_execute(&truncate)
@@ -200,6 +200,10 @@ fn spec(e: &TocEntry) -> &CopySpec {
     e.copy.as_ref().expect("selected entries carry data")
 }
 
+/// Keys that point at the tables, or at a partitioned table above one of
+/// them (its per-partition clones are what blocks a TRUNCATE;
+/// `pg_partition_ancestors` knows nothing of plain tables); the top-level
+/// key is dropped and re-added, which re-checks every row.
 async fn referencing_keys(
     client: &Client,
     targets: &[&str],
@@ -210,7 +214,9 @@ async fn referencing_keys(
                     pg_catalog.obj_description(c.oid, 'pg_constraint') \
              FROM pg_catalog.pg_constraint c \
              WHERE c.contype = 'f' AND c.conparentid = 0 \
-               AND c.confrelid = ANY (SELECT pg_catalog.to_regclass(t)::oid FROM pg_catalog.unnest($1::text[]) t) \
+               AND c.confrelid IN (SELECT pg_catalog.to_regclass(t)::oid FROM pg_catalog.unnest($1::text[]) t \
+                                   UNION SELECT a.relid FROM pg_catalog.unnest($1::text[]) t, \
+                                   pg_catalog.pg_partition_ancestors(pg_catalog.to_regclass(t)) a) \
              ORDER BY 1, 2",
             &[&targets],
         )
@@ -225,38 +231,6 @@ async fn referencing_keys(
             comment: r.get(3),
         })
         .collect())
-}
-
-/// Disables the tables' enabled user triggers (a BEFORE INSERT trigger would
-/// change restored rows); returns the SQL that puts each back as it was.
-async fn disable_triggers(client: &Client, targets: &[&str]) -> Result<String, RestoreError> {
-    let rows = client
-        .query(
-            "SELECT t.tgrelid::pg_catalog.regclass::text, t.tgname, t.tgenabled::text \
-             FROM pg_catalog.pg_trigger t \
-             WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' \
-               AND t.tgrelid = ANY (SELECT pg_catalog.to_regclass(x)::oid FROM pg_catalog.unnest($1::text[]) x)",
-            &[&targets],
-        )
-        .await
-        .map_err(|e| RestoreError::server("reading the tables' triggers", &e))?;
-    let mut restore = String::new();
-    for r in &rows {
-        let (table, name, mode): (String, String, String) = (r.get(0), r.get(1), r.get(2));
-        let name = quote_ident(&name);
-        let sql = format!("ALTER TABLE {table} DISABLE TRIGGER {name}");
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| RestoreError::server(format!("disabling trigger {name}"), &e))?;
-        let how = match mode.as_str() {
-            "R" => "ENABLE REPLICA",
-            "A" => "ENABLE ALWAYS",
-            _ => "ENABLE",
-        };
-        restore.push_str(&format!("ALTER TABLE {table} {how} TRIGGER {name};\n"));
-    }
-    Ok(restore)
 }
 
 async fn load_table(
@@ -298,7 +272,8 @@ async fn load_table(
     let unit = Unit {
         entry: e,
         chunks: source.chunks_of(e.id),
-        freeze: true,
+        created: true,
+        whole: true,
     };
     let fail = |m: String| RestoreError::Server {
         what: format!("loading {target}"),
