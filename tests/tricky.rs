@@ -814,3 +814,67 @@ async fn a_held_lock_fails_the_dump_within_its_lock_timeout() {
     }
     other.batch_execute("ROLLBACK").await.unwrap();
 }
+
+/// Replaces `db` with an empty database of the same name in `encoding` (C locale).
+async fn recreate_with_encoding(db: &TestDb, encoding: &str) {
+    let admin = db.cluster().connect("postgres").await.unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE {}", db.name))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE template0 ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C'",
+            db.name
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "BUG: an SQL_ASCII database with non-UTF-8 bytes cannot be dumped (client_encoding UTF8); /tmp/pgark-bugs.md T10"]
+async fn sql_ascii_bytes_that_are_not_utf8_survive_a_full_rollback() {
+    let db = fresh_db().await;
+    recreate_with_encoding(&db, "SQL_ASCII").await;
+    db.exec(
+        "CREATE TABLE public.raw (id int PRIMARY KEY, t text);
+         INSERT INTO public.raw VALUES (1, E'caf\\xe9 na\\xefve'), (2, E'\\x80\\xff\\x01'), (3, 'plain');",
+    )
+    .await;
+    let digest = "SELECT string_agg(id || ':' || encode(convert_to(t, 'SQL_ASCII'), 'hex'), ',' ORDER BY id) FROM public.raw";
+    let expected = db.query_strings(digest).await;
+    assert!(expected[0].as_deref().unwrap().contains("e9"));
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db)).to_file(&path).await.unwrap();
+    db.exec("UPDATE public.raw SET t = 'changed'").await;
+    Rollback::new(params(&db), &path).full().await.unwrap();
+    assert_eq!(db.query_strings(digest).await, expected);
+    assert_eq!(
+        db.query_strings("SELECT current_setting('server_encoding')")
+            .await,
+        [Some("SQL_ASCII".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn latin1_text_round_trips_through_a_full_rollback() {
+    let db = fresh_db().await;
+    recreate_with_encoding(&db, "LATIN1").await;
+    db.exec(
+        "CREATE TABLE public.\"tåble\" (id int PRIMARY KEY, \"naïve\" text);
+         INSERT INTO public.\"tåble\" VALUES (1, 'café ÿ ß'), (2, E'tab\\there');",
+    )
+    .await;
+    let digest = "SELECT string_agg(id || ':' || encode(convert_to(\"naïve\", 'LATIN1'), 'hex'), ',' ORDER BY id) FROM public.\"tåble\"";
+    let expected = db.query_strings(digest).await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db)).to_file(&path).await.unwrap();
+    db.exec("DELETE FROM public.\"tåble\"").await;
+    Rollback::new(params(&db), &path).full().await.unwrap();
+    assert_eq!(db.query_strings(digest).await, expected);
+    assert_eq!(
+        db.query_strings("SELECT current_setting('server_encoding')")
+            .await,
+        [Some("LATIN1".to_string())]
+    );
+}
