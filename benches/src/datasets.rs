@@ -168,7 +168,7 @@ fn wide_sql(rows: u64) -> String {
                timestamptz '2020-01-01 00:00+00' + g * interval '41 seconds',
                substr(md5(g::text) || ' ' || md5((g * 3)::text) || ' ' || md5((g * 7)::text) || ' '
                       || md5((g * 11)::text) || ' ' || md5((g * 13)::text) || ' ' || md5((g * 17)::text),
-                      1, 50 + (g * 7919) % 151),
+                      1, (50 + (g * 7919) % 151)::integer),
                jsonb_build_object('kind', g % 7, 'flag', g % 3 = 0, 'label', 'item-' || g % 1000),
                ((g * 104729) % 100000000) / 10000.0,
                g % 2 = 0,

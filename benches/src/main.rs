@@ -104,7 +104,7 @@ async fn bench(opts: Options) -> Result<()> {
         ));
     }
     let bin_dir = match &opts.pg_bin {
-        Some(dir) => dir.clone(),
+        Some(dir) => std::path::absolute(dir).map_err(|e| BenchError::io(dir.display(), &e))?,
         None => pgark_sandbox::find_bin_dir_for_major(17)?,
     };
     for tool in ["pg_dump", "pg_restore", "pgbench"] {
@@ -280,7 +280,11 @@ fn version_of(bin_dir: &Path) -> String {
 /// pgark's version and the commit it was built from, when in a checkout.
 fn pgark_version(pgark: &Path) -> String {
     let version = command_text(&pgark.to_string_lossy(), &["--version"]);
-    let commit = command_text("git", &["rev-parse", "--short", "HEAD"]);
+    let mut commit = command_text("git", &["rev-parse", "--short", "HEAD"]);
+    // Other work in the checkout is built into the binary too.
+    if command_text("git", &["status", "--porcelain", "--untracked-files=no"]) != "" {
+        commit.push_str(" plus uncommitted changes");
+    }
     let version = version.strip_prefix("pgark ").unwrap_or(&version);
     format!("{version} (commit {commit})")
 }
