@@ -940,3 +940,82 @@ async fn a_partitioned_table_can_be_critical() {
         "{critical:?}"
     );
 }
+
+#[tokio::test]
+async fn big_tables_split_on_both_sides_and_zero_column_tables_split_too() {
+    let src = fresh_db().await;
+    src.exec(
+        "CREATE TABLE public.wide (id bigint, payload text);
+         INSERT INTO public.wide SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 60000) g;
+         CREATE TABLE public.nothing ();
+         INSERT INTO public.nothing SELECT FROM generate_series(1, 100000);",
+    )
+    .await;
+    src.exec("ANALYZE").await;
+    let (_dir, path) = archive_path();
+    let report = Dump::new(params(&src))
+        .jobs(2)
+        .critical(["public.nothing"])
+        .split_bytes(256 << 10)
+        .to_file(&path)
+        .await
+        .unwrap();
+    assert_eq!(report.rows(), 160_000);
+    // More than 8 chunks: the restore loads the table with both jobs too.
+    assert!(
+        report.trailer.tables.iter().any(|t| t.chunks > 8),
+        "{:?}",
+        report.trailer.tables
+    );
+    let dst = fresh_db().await;
+    Restore::new(params(&dst), &path)
+        .jobs(2)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&dst, "SELECT count(*) FROM public.nothing").await,
+        100_000
+    );
+    assert_same_database(&src, &dst).await;
+    src.exec("UPDATE public.wide SET payload = 'x' WHERE id < 100")
+        .await;
+    Rollback::new(params(&src), &path)
+        .tables(["public.wide"])
+        .await
+        .unwrap();
+    assert_same_database(&src, &dst).await;
+}
+
+#[tokio::test]
+#[ignore = "BUG: a table without columns 'does not exist' for partial rollback; /tmp/pgark-bugs.md T13"]
+async fn partial_rollback_of_a_zero_column_table() {
+    let db = fresh_db().await;
+    db.exec("CREATE TABLE public.nothing (); INSERT INTO public.nothing SELECT FROM generate_series(1, 10)")
+        .await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db)).to_file(&path).await.unwrap();
+    db.exec("DELETE FROM public.nothing").await;
+    let reports = Rollback::new(params(&db), &path)
+        .tables(["public.nothing"])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].rows, 10);
+    assert_eq!(count(&db, "SELECT count(*) FROM public.nothing").await, 10);
+}
+
+#[tokio::test]
+#[ignore = "BUG: restore_test names its database by pid and second; /tmp/pgark-bugs.md T12"]
+async fn two_restore_tests_at_once_do_not_collide() {
+    let src = fresh_db().await;
+    src.exec("CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1)")
+        .await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&src)).to_file(&path).await.unwrap();
+    let server = params(&src).with_dbname("postgres");
+    let (a, b) = tokio::join!(
+        pgark::restore_test(&server, &path, 1),
+        pgark::restore_test(&server, &path, 1)
+    );
+    assert!(a.is_ok() && b.is_ok(), "{a:?} / {b:?}");
+}
