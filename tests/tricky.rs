@@ -16,29 +16,33 @@ const EXTENSIONS: &str = include_str!("../fixtures/tricky/extensions.sql");
 /// Dumps `src` with two jobs, restores into a fresh database with two jobs,
 /// and asserts schema and rows equal; returns the copy.
 async fn round_trip(src: &TestDb, path: &Path) -> TestDb {
+    let dst = fresh_db().await;
+    round_trip_into(src, &dst, path).await;
+    dst
+}
+
+async fn round_trip_into(src: &TestDb, dst: &TestDb, path: &Path) {
     let dumped = Dump::new(params(src))
         .jobs(2)
         .to_file(path)
         .await
         .unwrap_or_else(|e| panic!("dump of {}: {e}", src.name));
-    let dst = fresh_db().await;
-    let restored = Restore::new(params(&dst), path)
+    let restored = Restore::new(params(dst), path)
         .jobs(2)
         .run()
         .await
         .unwrap_or_else(|e| panic!("restore of {}: {e}", src.name));
     assert!(restored.ok(), "{restored:?}");
     assert_eq!(restored.rows, dumped.rows(), "rows loaded vs dumped");
-    assert_same_database(src, &dst).await;
-    assert_eq!(sequences(src).await, sequences(&dst).await, "sequences");
+    assert_same_database(src, dst).await;
+    assert_eq!(sequences(src).await, sequences(dst).await, "sequences");
     assert_eq!(
         matviews(src).await,
-        matviews(&dst).await,
+        matviews(dst).await,
         "materialized views"
     );
-    let checks = pgark::compare(&params(&dst), path).await.unwrap();
+    let checks = pgark::compare(&params(dst), path).await.unwrap();
     assert!(checks.iter().all(|c| c.ok()), "{checks:?}");
-    dst
 }
 
 /// Every sequence's `last_value` and `is_called`, and the value nextval
@@ -1047,4 +1051,44 @@ async fn two_restore_tests_at_once_do_not_collide() {
         pgark::restore_test(&server, &path, 1)
     );
     assert!(a.is_ok() && b.is_ok(), "{a:?} / {b:?}");
+}
+
+/// Majors besides the default one that are installed here (`.pg/<major>`,
+/// from scripts/get-postgres.sh, or the system's).
+fn other_majors() -> Vec<u32> {
+    let default = pgark_testkit::cluster().version_num() / 10000;
+    [14, 18]
+        .into_iter()
+        .filter(|m| *m != default)
+        .filter(|m| {
+            let local =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../.pg/{m}/bin/postgres"));
+            let system = format!("/usr/lib/postgresql/{m}/bin/postgres");
+            let found = local.exists() || Path::new(&system).exists();
+            if !found {
+                eprintln!(
+                    "NOTE: PostgreSQL {m} is not installed, skipped (scripts/get-postgres.sh {m})"
+                );
+            }
+            found
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_kind_and_tricky_round_trip_on_other_majors() {
+    for major in other_majors() {
+        let src = pgark_testkit::fresh_db_for_major(major).await;
+        src.exec(EVERY_KIND).await;
+        src.exec(EVERY_KIND_DATA).await;
+        src.exec(TRICKY).await;
+        let dst = pgark_testkit::fresh_db_for_major(major).await;
+        let (_dir, path) = archive_path();
+        round_trip_into(&src, &dst, &path).await;
+        let src = pgark_testkit::fresh_db_for_major(major).await;
+        src.exec(EXTENSIONS).await;
+        let dst = pgark_testkit::fresh_db_for_major(major).await;
+        round_trip_into(&src, &dst, &path).await;
+        eprintln!("PostgreSQL {major}: every-kind + tricky + extensions round trip ok");
+    }
 }
