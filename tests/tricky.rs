@@ -1092,3 +1092,54 @@ async fn every_kind_and_tricky_round_trip_on_other_majors() {
         eprintln!("PostgreSQL {major}: every-kind + tricky + extensions round trip ok");
     }
 }
+
+/// A partitioned table whose row trigger (defined on the parent, cloned to
+/// each partition) rewrites rows.
+const PARTITION_TRIGGER: &str = "
+    CREATE TABLE public.parted (id int, v text) PARTITION BY RANGE (id);
+    CREATE TABLE public.parted_low PARTITION OF public.parted FOR VALUES FROM (0) TO (100);
+    CREATE TABLE public.parted_high PARTITION OF public.parted FOR VALUES FROM (100) TO (1000);
+    INSERT INTO public.parted SELECT g, 'v' || g FROM generate_series(1, 300) g;
+    CREATE FUNCTION public.shout() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.v := 'SHOUTED'; RETURN NEW; END$$;
+    CREATE TRIGGER shout BEFORE INSERT ON public.parted FOR EACH ROW EXECUTE FUNCTION public.shout();";
+
+#[tokio::test]
+#[ignore = "BUG: on 13/14 partition clones of a trigger are internal and stay enabled while loading; /tmp/pgark-bugs.md T14"]
+async fn a_parent_trigger_does_not_fire_in_partitions_on_any_major() {
+    let default = pgark_testkit::cluster().version_num() / 10000;
+    for major in std::iter::once(default).chain(other_majors()) {
+        let db = pgark_testkit::fresh_db_for_major(major).await;
+        db.exec(PARTITION_TRIGGER).await;
+        let backup = db.table_rows("public.parted").await;
+        let (_dir, path) = archive_path();
+        Dump::new(params(&db)).to_file(&path).await.unwrap();
+        // Partial rollback of one partition.
+        db.exec("UPDATE public.parted SET v = 'changed'").await;
+        Rollback::new(params(&db), &path)
+            .tables(["public.parted_low", "public.parted_high"])
+            .await
+            .unwrap();
+        assert_eq!(
+            db.table_rows("public.parted").await,
+            backup,
+            "PostgreSQL {major}: the parent's trigger fired in a partial rollback"
+        );
+        // Data-only restore into a copy of the schema.
+        let dst = pgark_testkit::fresh_db_for_major(major).await;
+        Restore::new(params(&dst), &path)
+            .schema_only(true)
+            .run()
+            .await
+            .unwrap();
+        Restore::new(params(&dst), &path)
+            .data_only(true)
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(
+            dst.table_rows("public.parted").await,
+            backup,
+            "PostgreSQL {major}: the parent's trigger fired in a data-only restore"
+        );
+    }
+}
