@@ -4,8 +4,8 @@
 # into .pg/17 on first use), datasets built in a throwaway cluster, every
 # operation run several times interleaved; results go into BENCHMARKS.md.
 #
-#   scripts/bench.sh                       # default scale 20, 3 runs (~15 min on 2 cores)
-#   scripts/bench.sh --scale 40 --runs 5   # any pgark-bench flag passes through
+#   scripts/bench.sh                       # default scale 40, 3 runs (~15 min on 2 cores)
+#   scripts/bench.sh --scale 80 --runs 5   # any pgark-bench flag passes through
 #   scripts/bench.sh --smoke               # tiny scale, 1 run, debug build, for CI
 #
 # Flags (see `pgark-bench --help`): --scale N, --runs N, -j N, --out FILE,

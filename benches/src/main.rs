@@ -47,7 +47,7 @@ enum Sub {
 struct Options {
     /// Data scale: pgbench scale factor, learn-app scale, 20k wide rows and
     /// 150k huge-table rows per unit, 100 small tables per unit (100 to 5000).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 40)]
     scale: u32,
     /// Runs of every operation.
     #[arg(long, default_value_t = 3)]
@@ -77,6 +77,10 @@ struct Options {
     /// Do not drop the page cache before each measured command.
     #[arg(long)]
     keep_caches: bool,
+    /// Build the datasets, print their URLs and keep the cluster up until
+    /// Ctrl-C, measuring nothing (for profiling by hand).
+    #[arg(long)]
+    serve: bool,
     /// How the harness was invoked, for the report's header.
     #[arg(long, default_value = "scripts/bench.sh")]
     command_line: String,
@@ -167,7 +171,19 @@ async fn bench(opts: Options) -> Result<()> {
         runs: opts.runs,
         jobs: opts.jobs,
         caches: caches_note(drop_caches),
+        load_before: load_average(),
+        load_after: String::new(),
     };
+    if opts.serve {
+        for &kind in &kinds {
+            datasets::build(&cluster, &bench.admin, kind, &sizes).await?;
+            println!("{kind}: {}", cluster.url(&kind.database()));
+        }
+        println!("pgark-bench: serving until Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+        return Ok(());
+    }
+    let mut info = info;
     let mut results = Vec::new();
     for kind in kinds {
         let started = Instant::now();
@@ -213,6 +229,7 @@ async fn bench(opts: Options) -> Result<()> {
             .await
             .map_err(|e| BenchError::pg("dropping a dataset", &e))?;
         let _ = std::fs::remove_dir_all(work.join(kind.to_string()));
+        info.load_after = load_average();
         // Written after every dataset, so a long run that fails late keeps the rest.
         report::write_into(&opts.out, &report::markdown(&info, &results))?;
     }
@@ -282,7 +299,10 @@ fn pgark_version(pgark: &Path) -> String {
     let version = command_text(&pgark.to_string_lossy(), &["--version"]);
     let mut commit = command_text("git", &["rev-parse", "--short", "HEAD"]);
     // Other work in the checkout is built into the binary too.
-    if command_text("git", &["status", "--porcelain", "--untracked-files=no"]) != "" {
+    let status = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output();
+    if status.is_ok_and(|o| o.status.success() && !o.stdout.is_empty()) {
         commit.push_str(" plus uncommitted changes");
     }
     let version = version.strip_prefix("pgark ").unwrap_or(&version);
@@ -304,6 +324,15 @@ fn machine() -> String {
         .and_then(|l| l.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
     format!("{cores} cores ({model}), {mem_gib:.0} GiB RAM, client and server on the same machine")
+}
+
+/// The 1, 5 and 15 minute load averages: other work on the machine shows here.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn caches_note(dropped: bool) -> String {

@@ -82,6 +82,9 @@ pub struct RunInfo {
     pub runs: usize,
     pub jobs: usize,
     pub caches: String,
+    /// Load averages before the first and after the last dataset.
+    pub load_before: String,
+    pub load_after: String,
 }
 
 pub fn markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
@@ -95,8 +98,16 @@ pub fn markdown(info: &RunInfo, results: &[DatasetResult]) -> String {
          is faster). Client CPU is user+system of the client process and the children it waited for \
          (pg_dump's workers), from `wait4`; peak RSS is the largest single process of that tree; \
          server CPU is what the backends serving the run used (the postmaster's reaped children). \
-         {}\n",
-        info.command, info.date, info.machine, info.postgres, info.pgark, info.runs, info.caches
+         {} Load average (1, 5, 15 min): {} at the start, {} at the end.\n",
+        info.command,
+        info.date,
+        info.machine,
+        info.postgres,
+        info.pgark,
+        info.runs,
+        info.caches,
+        info.load_before,
+        info.load_after
     );
     targets(&mut md, info.jobs, results);
     for r in results {
