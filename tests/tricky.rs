@@ -1173,3 +1173,53 @@ async fn partial_rollback_with_a_type_change_ignores_insert_rules() {
     assert_eq!(db.table_rows("public.ruled").await, backup);
     assert_eq!(count(&db, "SELECT count(*) FROM public.ruled_log").await, 0);
 }
+
+/// Fixed output settings, so two databases with different defaults compare.
+const PINNED: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET bytea_output = hex; ";
+
+#[tokio::test]
+#[ignore = "BUG: compare digests depend on TimeZone/bytea_output (not pinned); /tmp/pgark-bugs.md T16"]
+async fn database_defaults_on_either_side_do_not_change_values() {
+    let src = fresh_db().await;
+    src.exec(&format!(
+        "ALTER DATABASE {0} SET DateStyle = 'SQL, DMY'; ALTER DATABASE {0} SET IntervalStyle = 'sql_standard';
+         ALTER DATABASE {0} SET TimeZone = 'Asia/Kathmandu'; ALTER DATABASE {0} SET bytea_output = 'escape';
+         ALTER DATABASE {0} SET extra_float_digits = -3; ALTER DATABASE {0} SET xmloption = document;
+         ALTER DATABASE {0} SET search_path = nowhere;",
+        src.name
+    ))
+    .await;
+    src.exec(
+        "CREATE TABLE public.vals (id int, d date, ts timestamp, tz timestamptz, iv interval, f float8, b bytea, x xml);
+         INSERT INTO public.vals VALUES
+           (1, '2024-02-03', '2024-02-03 04:05:06.789', '2024-02-03 04:05:06.789+05:45', '-1 year 2 days 03:04:05.6', 0.1, '\\x00ff5c', '<!DOCTYPE a><a>doc</a>'),
+           (2, '0001-01-01 BC', 'infinity', '-infinity', '1 microsecond', 1e300, '', '<b/>');",
+    )
+    .await;
+    let dst = fresh_db().await;
+    dst.exec(&format!(
+        "ALTER DATABASE {0} SET DateStyle = 'German, MDY'; ALTER DATABASE {0} SET IntervalStyle = 'iso_8601';
+         ALTER DATABASE {0} SET TimeZone = 'America/St_Johns'; ALTER DATABASE {0} SET xmloption = document;
+         ALTER DATABASE {0} SET standard_conforming_strings = off; ALTER DATABASE {0} SET search_path = elsewhere;",
+        dst.name
+    ))
+    .await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&src))
+        .jobs(2)
+        .to_file(&path)
+        .await
+        .unwrap();
+    Restore::new(params(&dst), &path)
+        .jobs(2)
+        .run()
+        .await
+        .unwrap();
+    let rows = format!("{PINNED} SELECT string_agg(t::text, ' | ' ORDER BY id) FROM public.vals t");
+    assert_eq!(
+        src.query_strings(&rows).await,
+        dst.query_strings(&rows).await
+    );
+    let checks = pgark::compare(&params(&dst), &path).await.unwrap();
+    assert!(checks.iter().all(|c| c.ok()), "{checks:?}");
+}
