@@ -1223,3 +1223,85 @@ async fn database_defaults_on_either_side_do_not_change_values() {
     let checks = pgark::compare(&params(&dst), &path).await.unwrap();
     assert!(checks.iter().all(|c| c.ok()), "{checks:?}");
 }
+
+/// Runs a SQL script through the cluster's psql, stopping at the first error.
+fn psql_file(db: &TestDb, script: &Path) {
+    let c = db.cluster();
+    let out = std::process::Command::new(c.bin("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-o",
+            "/dev/null",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            c.host(),
+        ])
+        .args([
+            "-p",
+            &c.port().to_string(),
+            "-U",
+            c.superuser(),
+            "-d",
+            &db.name,
+            "-f",
+        ])
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql -f {}: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn every_kind_and_tricky_through_clean_restore_full_rollback_and_script() {
+    let src = every_kind_db().await;
+    src.exec(TRICKY).await;
+    let (dir, path) = archive_path();
+    let dst = round_trip(&src, &path).await;
+    // --clean over a complete copy.
+    dst.exec("DELETE FROM tricky.half; INSERT INTO tricky.empty VALUES (1, 'x')")
+        .await;
+    Restore::new(params(&dst), &path)
+        .clean(true)
+        .jobs(2)
+        .run()
+        .await
+        .unwrap();
+    assert_same_database(&src, &dst).await;
+    // The psql script.
+    let script = dir.path().join("all.sql");
+    let mut out = std::fs::File::create(&script).unwrap();
+    Restore::new(params(&src), &path)
+        .write_script(&mut out)
+        .unwrap();
+    drop(out);
+    let from_script = fresh_db().await;
+    psql_file(&from_script, &script);
+    assert_same_database(&src, &from_script).await;
+    assert_eq!(sequences(&src).await, sequences(&from_script).await);
+    // A full rollback of the source after damage everywhere.
+    let schema = src.pg_dump_schema();
+    let rows = all_rows(&src).await;
+    src.exec(
+        "DROP TABLE tricky.types CASCADE; DELETE FROM tricky.tree WHERE id > 25; TRUNCATE \"Odd Schema\".events CASCADE;
+         ALTER TABLE tricky.half ADD COLUMN extra int; SELECT setval('tricky.s_cycled', 2)",
+    )
+    .await;
+    Rollback::new(params(&src), &path)
+        .jobs(2)
+        .full()
+        .await
+        .unwrap();
+    assert_eq!(src.pg_dump_schema(), schema);
+    assert!(
+        all_rows(&src).await == rows,
+        "rows differ after the full rollback"
+    );
+    assert_eq!(sequences(&src).await, sequences(&dst).await);
+}
