@@ -1305,3 +1305,23 @@ async fn every_kind_and_tricky_through_clean_restore_full_rollback_and_script() 
     );
     assert_eq!(sequences(&src).await, sequences(&dst).await);
 }
+
+#[tokio::test]
+#[ignore = "BUG: full rollback drops the live large objects the archive lists as not dumped; /tmp/pgark-bugs.md T17"]
+async fn full_rollback_does_not_silently_destroy_what_the_archive_could_not_hold() {
+    let db = fresh_db().await;
+    db.exec("CREATE TABLE public.docs (id int, blob oid); INSERT INTO public.docs SELECT 1, lo_from_bytea(0, 'large object body')")
+        .await;
+    let (_dir, path) = archive_path();
+    let report = Dump::new(params(&db)).to_file(&path).await.unwrap();
+    assert!(!report.warnings.is_empty());
+    let result = Rollback::new(params(&db), &path).full().await;
+    let objects = count(&db, "SELECT count(*) FROM pg_largeobject_metadata").await;
+    assert!(
+        result.is_err() || objects == 1,
+        "the full rollback succeeded ({result:?}) and the database's large objects are gone, though the archive says it does not hold them"
+    );
+    if let Err(e) = result {
+        assert!(e.to_string().to_lowercase().contains("large object"), "{e}");
+    }
+}
