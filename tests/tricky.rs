@@ -1325,3 +1325,42 @@ async fn full_rollback_does_not_silently_destroy_what_the_archive_could_not_hold
         assert!(e.to_string().to_lowercase().contains("large object"), "{e}");
     }
 }
+
+#[tokio::test]
+async fn patterns_select_names_with_dots_quotes_and_capitals() {
+    let db = tricky_db().await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db))
+        .tables(["\"x.y\".\"a.b\"", "tricky.\"UPPER\""])
+        .to_file(&path)
+        .await
+        .unwrap();
+    let listing = pgark::list(&path).unwrap();
+    let mut data: Vec<String> = listing
+        .toc
+        .iter()
+        .filter(|e| e.kind == "TABLE DATA")
+        .map(|e| format!("{}|{}", e.schema.clone().unwrap_or_default(), e.name))
+        .collect();
+    data.sort();
+    assert_eq!(data, ["tricky|UPPER", "x.y|a.b"]);
+    let (_dir2, full) = archive_path();
+    Dump::new(params(&db)).to_file(&full).await.unwrap();
+    let odd = "\"Sch \"\"Q\"\" ünï\".\"Tåble \"\"Q\"\" . x\"";
+    let before = db.table_rows(odd).await;
+    db.exec(&format!(
+        "DELETE FROM {odd}; UPDATE \"x.y\".\"a.b\" SET \"Mixed Case\" = 'changed'"
+    ))
+    .await;
+    let reports = Rollback::new(params(&db), &full)
+        .tables([odd, "\"x.y\".\"a.b\""])
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(db.table_rows(odd).await, before);
+    assert_eq!(
+        db.query_strings("SELECT \"Mixed Case\" FROM \"x.y\".\"a.b\" WHERE \"c.d\" = 1")
+            .await,
+        [Some("one".to_string())]
+    );
+}
