@@ -1364,3 +1364,75 @@ async fn patterns_select_names_with_dots_quotes_and_capitals() {
         [Some("one".to_string())]
     );
 }
+
+/// A critical table and a table referencing it, both split into ranges.
+async fn hot_and_cold(path: &Path) -> (TestDb, pgark::DumpReport) {
+    let db = fresh_db().await;
+    db.exec(
+        "CREATE TABLE public.hot (id bigint PRIMARY KEY, payload text);
+         INSERT INTO public.hot SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 40000) g;
+         CREATE TABLE public.cold (id bigint PRIMARY KEY, hot_id bigint REFERENCES public.hot, payload text);
+         INSERT INTO public.cold SELECT g, g, repeat(md5(g::text), 4) FROM generate_series(1, 40000) g;
+         ANALYZE;",
+    )
+    .await;
+    let report = Dump::new(params(&db))
+        .jobs(2)
+        .critical(["public.hot"])
+        .split_bytes(256 << 10)
+        .to_file(path)
+        .await
+        .unwrap();
+    (db, report)
+}
+
+#[tokio::test]
+async fn split_critical_tables_roll_back_alone() {
+    let (_dir, path) = archive_path();
+    let (db, _) = hot_and_cold(&path).await;
+    let backup = db.table_rows("public.hot").await;
+    db.exec("UPDATE public.hot SET payload = 'x' WHERE id % 5 = 0")
+        .await;
+    let cold = db.table_rows("public.cold").await;
+    Rollback::new(params(&db), &path).critical().await.unwrap();
+    assert_eq!(db.table_rows("public.hot").await, backup);
+    assert_eq!(db.table_rows("public.cold").await, cold);
+}
+
+#[tokio::test]
+#[ignore = "BUG: the writer writes chunks in compression completion order; /tmp/pgark-bugs.md T18"]
+async fn split_critical_tables_stay_in_front_of_the_archive() {
+    let (_dir, path) = archive_path();
+    let (db, _) = hot_and_cold(&path).await;
+    // The order depends on thread timing: several dumps make a wrong order
+    // show up reliably.
+    for round in 0..10 {
+        let report = Dump::new(params(&db))
+            .jobs(2)
+            .critical(["public.hot"])
+            .split_bytes(256 << 10)
+            .compression_level(5)
+            .to_file(&path)
+            .await
+            .unwrap();
+        let hot = report
+            .table_names
+            .iter()
+            .find(|(_, n)| n.contains("hot"))
+            .map(|(id, _)| *id)
+            .unwrap();
+        let blocks: Vec<u32> = report
+            .trailer
+            .index
+            .iter()
+            .filter(|b| b.kind == pgark::BlockKind::Data)
+            .map(|b| b.entry_id)
+            .collect();
+        let first_cold = blocks.iter().position(|id| *id != hot).unwrap();
+        assert!(first_cold > 4, "{blocks:?}");
+        assert!(
+            blocks[first_cold..].iter().all(|id| *id != hot),
+            "dump {round}: critical chunks after others: {blocks:?}"
+        );
+    }
+}
