@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 
 pub const FORMAT_MAJOR: u16 = 1;
-pub const FORMAT_MINOR: u16 = 0;
+pub const FORMAT_MINOR: u16 = 1;
 
 pub const FILE_MAGIC: [u8; 8] = *b"PGARK\0\r\n";
 pub const BLOCK_MAGIC: [u8; 4] = *b"PGAB";

@@ -31,8 +31,9 @@ fn an_archive_follows_the_documented_layout() {
             u16::from_le_bytes([b[8], b[9]]),
             u16::from_le_bytes([b[10], b[11]])
         ),
-        (1, 0)
+        (FORMAT_MAJOR, FORMAT_MINOR)
     );
+    assert_eq!((FORMAT_MAJOR, FORMAT_MINOR), (1, 1));
     assert_eq!(u32_at(&b, 12), 0);
     assert_eq!(&b[32..64], &Sha256::digest(&b[0..32])[..]);
     let archive_id = &b[16..32];
