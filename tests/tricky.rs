@@ -1436,3 +1436,34 @@ async fn split_critical_tables_stay_in_front_of_the_archive() {
         );
     }
 }
+
+const TABLE_ONE: &str = "\"Odd Schema\".\"Table \"\"One\"\"\"";
+const ORDER: &str = "\"select\".\"order\"";
+
+#[tokio::test]
+async fn every_kind_partial_rollback_of_its_busiest_tables_on_every_major() {
+    let default = pgark_testkit::cluster().version_num() / 10000;
+    for major in std::iter::once(default).chain(other_majors()) {
+        let db = pgark_testkit::fresh_db_for_major(major).await;
+        db.exec(EVERY_KIND).await;
+        db.exec(EVERY_KIND_DATA).await;
+        let (_dir, path) = archive_path();
+        Dump::new(params(&db)).jobs(2).to_file(&path).await.unwrap();
+        let schema = db.pg_dump_schema();
+        let (one, order) = (db.table_rows(TABLE_ONE).await, db.table_rows(ORDER).await);
+        db.exec(&format!(
+            "UPDATE {TABLE_ONE} SET \"größe\" = 0, \"Name\" = 'renamed ' || id;
+             INSERT INTO {ORDER} VALUES (1000, 10, 'added', 'added');
+             INSERT INTO {TABLE_ONE} (\"Name\") VALUES ('new one');"
+        ))
+        .await;
+        let reports = Rollback::new(params(&db), &path)
+            .tables([TABLE_ONE, ORDER])
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL {major}: {e}"));
+        assert_eq!(reports.len(), 2);
+        assert_eq!(db.table_rows(TABLE_ONE).await, one, "PostgreSQL {major}");
+        assert_eq!(db.table_rows(ORDER).await, order, "PostgreSQL {major}");
+        assert_eq!(db.pg_dump_schema(), schema, "PostgreSQL {major}");
+    }
+}
