@@ -475,3 +475,24 @@ async fn a_crafted_table_name_in_the_toc_is_refused() {
     assert!(err.to_string().contains("crafted"), "{err}");
     assert_eq!(db.all_tables().await, ["public.t", "public.victim"]);
 }
+
+#[tokio::test]
+async fn a_conflicting_lock_fails_the_dump_after_the_lock_timeout() {
+    let src = fresh_learnapp_db(1).await;
+    let holder = src.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let (_dir, path) = archive_path();
+    let started = std::time::Instant::now();
+    let err = Dump::new(params(&src))
+        .lock_timeout(std::time::Duration::from_secs(1))
+        .to_file(&path)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("could not lock"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!path.exists());
+    holder.batch_execute("ROLLBACK").await.unwrap();
+}

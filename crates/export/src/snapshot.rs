@@ -35,9 +35,9 @@ impl Leader {
             .map_err(|e| ExportError::server("reading the server version", &e))?;
         let server_version: String = row.get(0);
         let server_version_num = row.get::<_, i32>(1) as u32;
-        if server_version_num < 130000 {
+        if server_version_num < 140000 {
             return Err(ExportError::Options(format!(
-                "server version {server_version} is not supported (pgark needs PostgreSQL 13 or later)"
+                "server version {server_version} is not supported (pgark needs PostgreSQL 14 or later)"
             )));
         }
         client
@@ -49,7 +49,21 @@ impl Leader {
             .await
             .map_err(|e| ExportError::server("exporting the snapshot", &e))?
             .get(0);
-        let catalog = pgark_catalog::read_catalog(&client, &opts.catalog).await?;
+        // Reading the catalog locks some objects too (views, sequences): a
+        // session holding an exclusive lock must not make the dump hang.
+        let ms = opts.lock_timeout.as_millis();
+        client
+            .batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
+            .await
+            .map_err(|e| ExportError::server("setting lock_timeout", &e))?;
+        let catalog = match pgark_catalog::read_catalog(&client, &opts.catalog).await {
+            Err(pgark_catalog::CatalogError::Query { source, .. })
+                if source.code().map(|c| c.code()) == Some("55P03") =>
+            {
+                return Err(lock_error(opts, &source));
+            }
+            other => other?,
+        };
         let leader = Leader {
             client,
             snapshot,
@@ -91,12 +105,8 @@ impl Leader {
         })
     }
 
+    /// Runs under the lock_timeout set in `begin`.
     async fn lock_tables(&self, opts: &DumpOptions) -> Result<(), ExportError> {
-        let ms = opts.lock_timeout.as_millis();
-        self.client
-            .batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
-            .await
-            .map_err(|e| ExportError::server("setting lock_timeout", &e))?;
         // One statement per batch of tables keeps round trips low without
         // building one huge statement for databases with many tables.
         for batch in self.catalog.tables.chunks(500) {

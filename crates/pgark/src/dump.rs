@@ -295,8 +295,13 @@ pub async fn estimate(params: &ConnParams, output: &Path) -> Result<Estimate, Er
         .map_err(|e| Error::server("reading the database size", &e))?;
     let rows = client
         .query(
-            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.pg_table_size(c.oid), c.reltuples::int8 \
+            // From pg_class statistics rather than pg_table_size(), which takes
+            // a lock and would wait behind any session holding an exclusive one.
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), \
+                    (c.relpages::int8 + coalesce(t.relpages, 0)) * pg_catalog.current_setting('block_size')::int8, \
+                    c.reltuples::int8 \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_catalog.pg_class t ON t.oid = c.reltoastrelid \
              WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
              ORDER BY 2 DESC",
