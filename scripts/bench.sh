@@ -43,4 +43,4 @@ log "building pgark and pgark-bench (${profile[*]:-debug})"
 cargo build "${profile[@]}" -p pgark -p pgark-bench
 log "running $bindir/pgark-bench ${args[*]}"
 "$bindir/pgark-bench" --pg-bin "$pg_bin" --pgark "$bindir/pgark" \
-    --command-line "scripts/bench.sh $*" "${args[@]}"
+    --command-line "$(echo "scripts/bench.sh $*" | sed "s/ *$//")" "${args[@]}"
