@@ -429,7 +429,8 @@ async fn a_lock_held_elsewhere_times_out_naming_the_table() {
     let started = Instant::now();
     let mut cmd = dump_cmd(&db.url(), &file);
     cmd.args(["--lock-wait-timeout", "1"]);
-    let out = run(cmd).await;
+    let child = cmd.spawn().unwrap();
+    let out = finish_within(child, Duration::from_secs(30), "dump behind a lock").await;
     out.expect_error(&["orders"]);
     assert!(
         started.elapsed() < Duration::from_secs(20),

@@ -330,3 +330,21 @@ pub fn file_contains(path: &Path, needle: &str) -> bool {
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
+
+/// Like [`finish`], but a pgark that hangs is killed and the test fails,
+/// instead of the whole suite hanging.
+pub async fn finish_within(mut child: Child, limit: Duration, what: &str) -> Out {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = finish(child).await;
+            panic!(
+                "{what}: still running after {limit:?}; stderr:\n{}",
+                out.stderr
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    finish(child).await
+}
