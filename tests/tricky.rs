@@ -1467,3 +1467,29 @@ async fn every_kind_partial_rollback_of_its_busiest_tables_on_every_major() {
         assert_eq!(db.pg_dump_schema(), schema, "PostgreSQL {major}");
     }
 }
+
+/// pg_dump | psql fails the same way ("function helper(text) does not exist ... during
+/// inlining"): the restore runs with an empty search_path.
+#[tokio::test]
+#[ignore = "LIMITATION shared with pg_dump: SQL function bodies with unqualified names fail under search_path ''; /tmp/pgark-bugs.md N1"]
+async fn functions_with_unqualified_bodies_in_generated_columns_and_indexes() {
+    let src = fresh_db().await;
+    src.exec(
+        "CREATE FUNCTION public.helper(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT lower(t) $$;
+         CREATE FUNCTION public.norm(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT helper(t) || '!' $$;
+         CREATE TABLE public.docs (id int PRIMARY KEY, title text, key text GENERATED ALWAYS AS (norm(title)) STORED);
+         CREATE INDEX docs_norm ON public.docs (norm(title));
+         INSERT INTO public.docs (id, title) VALUES (1, 'Hello'), (2, 'World');",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    let dst = round_trip(&src, &path).await;
+    assert_eq!(
+        count(
+            &dst,
+            "SELECT count(*) FROM public.docs WHERE key = 'hello!'"
+        )
+        .await,
+        1
+    );
+}
