@@ -326,3 +326,115 @@ async fn restore_script_to_stdout_needs_no_server() {
     );
     assert!(!script.contains("user 17"), "schema-only script holds data");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_reads_the_archive_from_a_pipe() {
+    let db = small_db().await;
+    let (_dir, file) = archive_path();
+    run(pgark(["dump", "-q", "-d", &db.url(), "-f", s(&file)]))
+        .await
+        .expect_ok();
+    let target = fresh_db().await;
+    let mut cmd = pgark(["restore", "-q", "-d", &target.url(), "-"]);
+    cmd.stdin(std::fs::File::open(&file).unwrap());
+    run(cmd).await.expect_ok();
+    assert_eq!(db_state(&target).await, db_state(&db).await);
+
+    // A damaged stream is refused before the target changes.
+    let bytes = std::fs::read(&file).unwrap();
+    let damaged = file.with_file_name("damaged.pgark");
+    std::fs::write(&damaged, &bytes[..bytes.len() - 100]).unwrap();
+    let empty = fresh_db().await;
+    let before = db_state(&empty).await;
+    let mut cmd = pgark(["restore", "-q", "-d", &empty.url(), "-"]);
+    cmd.stdin(std::fs::File::open(&damaged).unwrap());
+    run(cmd).await.expect_code(1).error_line();
+    assert_unchanged(&empty, &before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_restore_test_compares_every_table_and_cleans_up() {
+    let db = small_db().await;
+    let (_dir, file) = archive_path();
+    run(pgark(["dump", "-q", "-d", &db.url(), "-f", s(&file)]))
+        .await
+        .expect_ok();
+    let databases = || async {
+        db.query_strings("SELECT datname FROM pg_database ORDER BY 1")
+            .await
+    };
+    let before = databases().await;
+    let server = db.cluster().url("postgres");
+    let out = run(pgark(["verify", s(&file), "--restore-test", &server])).await;
+    let text = out.expect_ok().stdout_text();
+    assert!(text.contains("public") && text.contains("PASS"), "{text}");
+    assert!(text.contains("all 2 tables match"), "{text}");
+    let json = run(pgark([
+        "verify",
+        "--json",
+        s(&file),
+        "--restore-test",
+        &server,
+    ]))
+    .await;
+    let json = json.expect_ok().json();
+    let checks = json["restore_test"].as_array().expect("restore_test");
+    assert_eq!(checks.len(), 2);
+    assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
+    assert_eq!(databases().await, before, "temporary database left behind");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_an_archive_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(
+        &text,
+        "just some text, long enough to have a header's worth of bytes in it ......",
+    )
+    .unwrap();
+    let empty = dir.path().join("empty.pgark");
+    std::fs::write(&empty, b"").unwrap();
+    for path in [&text, &empty] {
+        for cmd in ["list", "verify"] {
+            let out = run(pgark([cmd, s(path)])).await;
+            out.expect_error(&[s(path)]);
+        }
+    }
+    let missing = dir.path().join("missing.pgark");
+    run(pgark(["list", s(&missing)]))
+        .await
+        .expect_error(&["missing.pgark"]);
+    run(pgark(["verify", s(dir.path())]))
+        .await
+        .expect_error(&[s(dir.path())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_and_list_name_damage_in_the_metadata() {
+    let db = small_db().await;
+    let (_dir, file) = archive_path();
+    run(pgark(["dump", "-q", "-d", &db.url(), "-f", s(&file)]))
+        .await
+        .expect_ok();
+    // The META block follows the 64-byte file header and its own 80-byte header.
+    let meta = flip_byte(&file, 64 + 80 + 8);
+    run(pgark(["verify", s(&meta)]))
+        .await
+        .expect_error(&["META"]);
+    let list = run(pgark(["list", s(&meta)])).await;
+    list.expect_error(&["META"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dumping_onto_a_directory_fails_and_leaves_it_alone() {
+    let db = small_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("a-directory");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("keep"), b"x").unwrap();
+    let out = run(pgark(["dump", "-q", "-d", &db.url(), "-f", s(&target)])).await;
+    out.expect_error(&["a-directory"]);
+    assert_eq!(dir_entries(dir.path()), ["a-directory"]);
+    assert_eq!(dir_entries(&target), ["keep"]);
+}
