@@ -1492,3 +1492,34 @@ async fn functions_with_unqualified_bodies_in_generated_columns_and_indexes() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_foreign_table_is_not_read_and_its_server_is_a_warning() {
+    let src = fresh_db().await;
+    let available = src
+        .query_strings("SELECT count(*) FROM pg_available_extensions WHERE name = 'file_fdw'")
+        .await;
+    if available[0].as_deref() != Some("1") {
+        eprintln!("NOTE: file_fdw missing, a_foreign_table_is_not_read_and_its_server_is_a_warning skipped");
+        return;
+    }
+    src.exec(
+        "CREATE EXTENSION file_fdw;
+         CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+         CREATE FOREIGN TABLE public.passwd (line text) SERVER files OPTIONS (filename '/etc/hostname', format 'text');
+         CREATE TABLE public.local (id int); INSERT INTO public.local VALUES (1);",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    let report = Dump::new(params(&src)).to_file(&path).await.unwrap();
+    assert_eq!(
+        report.rows(),
+        1,
+        "the foreign table's rows are not the database's"
+    );
+    assert!(
+        report.warnings.iter().any(|w| w.contains("files")),
+        "{:?}",
+        report.warnings
+    );
+}
