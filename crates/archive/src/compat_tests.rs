@@ -31,6 +31,7 @@ fn block(
         raw_len: payload.len() as u32,
         stored_len: payload.len() as u32,
         rows,
+        nonce: [0; 12],
         hash: [0; 32],
     };
     let offset = out.len() as u64;
@@ -134,9 +135,10 @@ fn later_minor_version_with_unknown_fields_is_read() {
 
     let report = verify(&out[..]).unwrap();
     assert_eq!(report.format_version, (1, 7));
-    assert_eq!(report.meta, meta);
-    assert_eq!(report.toc, vec![entry]);
-    assert_eq!(report.trailer, trailer);
+    let contents = report.contents.unwrap();
+    assert_eq!(contents.meta, meta);
+    assert_eq!(contents.toc, vec![entry]);
+    assert_eq!(contents.trailer, trailer);
     let mut reader = ArchiveReader::open(&out[..]).unwrap();
     assert_eq!(
         reader.next_chunk().unwrap().unwrap().decompress().unwrap(),

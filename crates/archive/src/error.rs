@@ -4,6 +4,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Region {
     Header,
+    /// The clear KEY block of an encrypted archive.
+    Key,
     Meta,
     Toc,
     /// A DATA block; entry and sequence number as its (possibly damaged) header says.
@@ -21,6 +23,7 @@ impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Region::Header => f.write_str("file header"),
+            Region::Key => f.write_str("KEY block"),
             Region::Meta => f.write_str("META"),
             Region::Toc => f.write_str("TOC"),
             Region::Chunk { entry_id, seq } => write!(f, "data chunk {seq} of entry {entry_id}"),
@@ -70,6 +73,20 @@ pub enum ArchiveError {
     Usage(String),
     #[error("this archive reader already failed; reopen the archive")]
     ReaderFailed,
+    #[error("key file {path}: {detail}")]
+    KeyFile { path: String, detail: String },
+    #[error("the passphrase is empty")]
+    EmptyPassphrase,
+    #[error("the archive is encrypted: give its key (--key-file or --passphrase-env)")]
+    KeyRequired,
+    /// Found from the KEY block's key check, before anything else is read.
+    #[error("wrong key: {detail}")]
+    WrongKey { detail: String },
+    /// A key was given for an archive without encryption. Refused: anyone can
+    /// write an unencrypted archive, so accepting one would let a substitute
+    /// pass for the encrypted backup that was expected.
+    #[error("the archive is not encrypted, but a key was given (refusing a possibly substituted archive)")]
+    NotEncrypted,
 }
 
 impl ArchiveError {

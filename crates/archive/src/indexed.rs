@@ -1,16 +1,21 @@
 //! Random access through the trailer's index, found from the fixed-size footer.
 
+use crate::crypto::{BlockCipher, Key};
 use crate::error::{ArchiveError, Region};
-use crate::layout::{read_block, Expect, Footer, FOOTER_LEN, HEADER_LEN};
+use crate::layout::{read_block, Expect, FileHeader, Footer, FOOTER_LEN};
 use crate::model::{ArchiveMeta, BlockKind, BlockRef, TocEntry, Trailer};
-use crate::reader::{block_ref, parse_section, read_prologue, StoredChunk};
+use crate::reader::{block_ref, parse_section, read_prologue, Nonces, StoredChunk};
 use crate::stats::check_trailer;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Arc, Mutex};
 
 pub struct IndexedArchive<R: Read + Seek> {
     r: R,
-    archive_id: [u8; 16],
+    header: FileHeader,
+    cipher: Option<Arc<BlockCipher>>,
+    /// Nonces of the blocks read so far, shared by every handle's reads.
+    nonces: Mutex<Nonces>,
     meta: ArchiveMeta,
     toc: Vec<TocEntry>,
     trailer: Trailer,
@@ -19,11 +24,20 @@ pub struct IndexedArchive<R: Read + Seek> {
 }
 
 impl<R: Read + Seek> IndexedArchive<R> {
-    /// Verifies the file header, META, TOC, footer and trailer, and checks the
-    /// index against them. Chunks are verified when read.
-    pub fn open(mut r: R) -> Result<Self, ArchiveError> {
+    /// Verifies the file header, META, TOC, footer and trailer of an
+    /// unencrypted archive, and checks the index against them. Chunks are
+    /// verified when read. An encrypted archive fails with `KeyRequired`.
+    pub fn open(r: R) -> Result<Self, ArchiveError> {
+        Self::open_with_key(r, None)
+    }
+
+    /// Like [`IndexedArchive::open`]; an encrypted archive needs its key
+    /// (else `KeyRequired`, or `WrongKey` before any block after the KEY
+    /// block is read), and a key given for an unencrypted one fails with
+    /// `NotEncrypted`. Chunks read are decrypted by `StoredChunk::decompress`.
+    pub fn open_with_key(mut r: R, key: Option<&Key>) -> Result<Self, ArchiveError> {
         seek(&mut r, SeekFrom::Start(0), Region::Header)?;
-        let prologue = read_prologue(&mut r)?;
+        let mut prologue = read_prologue(&mut r, key)?;
         let total = seek(&mut r, SeekFrom::End(0), Region::Footer)?;
         let footer_at = total
             .checked_sub(FOOTER_LEN as u64)
@@ -54,8 +68,14 @@ impl<R: Read + Seek> IndexedArchive<R> {
         }
         let trailer_at = footer.trailer_offset;
         seek(&mut r, SeekFrom::Start(trailer_at), Region::Trailer)?;
-        let id = prologue.header.archive_id;
-        let block = read_block(&mut r, trailer_at, &id, Expect::Exactly(Region::Trailer))?;
+        let header = prologue.header;
+        let block = read_block(
+            &mut r,
+            trailer_at,
+            &header,
+            Expect::Exactly(Region::Trailer),
+        )?;
+        prologue.nonces.check(&block, Region::Trailer)?;
         if block.end() != footer_at {
             return Err(ArchiveError::corrupt(
                 Region::Trailer,
@@ -63,8 +83,10 @@ impl<R: Read + Seek> IndexedArchive<R> {
                 "trailer does not end where the footer starts",
             ));
         }
-        let trailer: Trailer = parse_section(&block, Region::Trailer)?;
-        check_trailer(&trailer, &prologue.toc, HEADER_LEN as u64, trailer_at)?;
+        let cipher = prologue.cipher;
+        let trailer: Trailer = parse_section(&block, cipher.as_deref(), Region::Trailer)?;
+        let first_block = prologue.blocks[0].offset;
+        check_trailer(&trailer, &prologue.toc, first_block, trailer_at)?;
         if trailer.index[..2] != prologue.blocks {
             return Err(ArchiveError::corrupt(
                 Region::Trailer,
@@ -81,7 +103,9 @@ impl<R: Read + Seek> IndexedArchive<R> {
         }
         Ok(IndexedArchive {
             r,
-            archive_id: id,
+            header,
+            cipher,
+            nonces: Mutex::new(prologue.nonces),
             meta: prologue.meta,
             toc: prologue.toc,
             trailer,
@@ -101,6 +125,10 @@ impl<R: Read + Seek> IndexedArchive<R> {
         &self.trailer
     }
 
+    pub fn encrypted(&self) -> bool {
+        self.header.encrypted()
+    }
+
     /// The chunks of one entry in sequence order (empty for unknown entries).
     pub fn chunks_of(&self, entry_id: u32) -> Vec<BlockRef> {
         self.chunks.get(&entry_id).cloned().unwrap_or_default()
@@ -108,7 +136,12 @@ impl<R: Read + Seek> IndexedArchive<R> {
 
     /// Reads and verifies one chunk of the index.
     pub fn read_chunk(&mut self, at: &BlockRef) -> Result<StoredChunk, ArchiveError> {
-        read_indexed_chunk(&mut self.r, &self.archive_id, at)
+        let context = ChunkContext {
+            header: &self.header,
+            cipher: self.cipher.as_ref(),
+            nonces: &self.nonces,
+        };
+        context.read(&mut self.r, at)
     }
 
     /// Like [`IndexedArchive::read_chunk`], from another handle on the same
@@ -118,35 +151,53 @@ impl<R: Read + Seek> IndexedArchive<R> {
         src: &mut S,
         at: &BlockRef,
     ) -> Result<StoredChunk, ArchiveError> {
-        read_indexed_chunk(src, &self.archive_id, at)
+        let context = ChunkContext {
+            header: &self.header,
+            cipher: self.cipher.as_ref(),
+            nonces: &self.nonces,
+        };
+        context.read(src, at)
     }
 }
 
-fn read_indexed_chunk<S: Read + Seek>(
-    src: &mut S,
-    archive_id: &[u8; 16],
-    at: &BlockRef,
-) -> Result<StoredChunk, ArchiveError> {
-    if at.kind != BlockKind::Data {
-        return Err(ArchiveError::Usage(format!(
-            "block at offset {} is a {:?} block, not a data chunk",
-            at.offset, at.kind
-        )));
+/// What reading a chunk needs of the archive, apart from the input.
+struct ChunkContext<'a> {
+    header: &'a FileHeader,
+    cipher: Option<&'a Arc<BlockCipher>>,
+    nonces: &'a Mutex<Nonces>,
+}
+
+impl ChunkContext<'_> {
+    fn read<S: Read + Seek>(
+        &self,
+        src: &mut S,
+        at: &BlockRef,
+    ) -> Result<StoredChunk, ArchiveError> {
+        if at.kind != BlockKind::Data {
+            return Err(ArchiveError::Usage(format!(
+                "block at offset {} is a {:?} block, not a data chunk",
+                at.offset, at.kind
+            )));
+        }
+        let region = Region::Chunk {
+            entry_id: at.entry_id,
+            seq: at.seq,
+        };
+        seek(src, SeekFrom::Start(at.offset), region)?;
+        let block = read_block(src, at.offset, self.header, Expect::Exactly(region))?;
+        if block_ref(&block) != *at {
+            return Err(ArchiveError::corrupt(
+                region,
+                at.offset,
+                "block header does not match the index",
+            ));
+        }
+        self.nonces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(&block, region)?;
+        Ok(StoredChunk::from_block(block, self.cipher))
     }
-    let region = Region::Chunk {
-        entry_id: at.entry_id,
-        seq: at.seq,
-    };
-    seek(src, SeekFrom::Start(at.offset), region)?;
-    let block = read_block(src, at.offset, archive_id, Expect::Exactly(region))?;
-    if block_ref(&block) != *at {
-        return Err(ArchiveError::corrupt(
-            region,
-            at.offset,
-            "block header does not match the index",
-        ));
-    }
-    Ok(StoredChunk::from_block(block))
 }
 
 fn seek<S: Seek>(s: &mut S, to: SeekFrom, region: Region) -> Result<u64, ArchiveError> {

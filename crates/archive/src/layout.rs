@@ -1,6 +1,7 @@
 //! Byte layout of the fixed-size parts: file header, block header, footer.
 //! docs/FORMAT.md is the specification; keep the two in step.
 
+use crate::crypto::{MAX_KEY_BLOCK_BYTES, TAG_LEN};
 use crate::error::{ArchiveError, Region};
 use crate::model::BlockKind;
 use sha2::{Digest, Sha256};
@@ -46,6 +47,7 @@ pub fn kind_code(kind: BlockKind) -> u8 {
         BlockKind::Toc => 2,
         BlockKind::Data => 3,
         BlockKind::Trailer => 4,
+        BlockKind::Key => 5,
     }
 }
 
@@ -55,6 +57,7 @@ fn kind_from_code(code: u8) -> Option<BlockKind> {
         2 => BlockKind::Toc,
         3 => BlockKind::Data,
         4 => BlockKind::Trailer,
+        5 => BlockKind::Key,
         _ => return None,
     })
 }
@@ -191,14 +194,7 @@ impl FileHeader {
                 "format major version 0 does not exist",
             ));
         }
-        if header.flags & HEADER_FLAG_ENCRYPTED != 0 {
-            return Err(ArchiveError::UnsupportedFeature {
-                region: Region::Header,
-                offset: 12,
-                feature: "encryption".into(),
-            });
-        }
-        if header.flags != 0 {
+        if header.flags & !HEADER_FLAG_ENCRYPTED != 0 {
             return Err(ArchiveError::corrupt(
                 Region::Header,
                 12,
@@ -206,6 +202,10 @@ impl FileHeader {
             ));
         }
         Ok(header)
+    }
+
+    pub fn encrypted(&self) -> bool {
+        self.flags & HEADER_FLAG_ENCRYPTED != 0
     }
 }
 
@@ -218,12 +218,13 @@ pub struct BlockHeader {
     pub raw_len: u32,
     pub stored_len: u32,
     pub rows: u64,
+    /// AES-GCM nonce of an encrypted block: 4 zero bytes ‖ u64 LE counter.
+    pub nonce: [u8; 12],
     pub hash: Hash,
 }
 
 impl BlockHeader {
-    /// Encodes the header and fills in the hash over archive id, header and payload.
-    pub fn seal(&mut self, archive_id: &[u8; 16], payload: &[u8]) -> [u8; BLOCK_HEADER_LEN] {
+    pub fn encode(&self) -> [u8; BLOCK_HEADER_LEN] {
         let mut b = [0u8; BLOCK_HEADER_LEN];
         b[0..4].copy_from_slice(&BLOCK_MAGIC);
         b[4] = kind_code(self.kind);
@@ -233,9 +234,25 @@ impl BlockHeader {
         b[16..20].copy_from_slice(&self.raw_len.to_le_bytes());
         b[20..24].copy_from_slice(&self.stored_len.to_le_bytes());
         b[24..32].copy_from_slice(&self.rows.to_le_bytes());
+        b[32..44].copy_from_slice(&self.nonce);
+        b[48..80].copy_from_slice(&self.hash);
+        b
+    }
+
+    /// Encodes the header and fills in the hash over archive id, header and payload.
+    pub fn seal(&mut self, archive_id: &[u8; 16], payload: &[u8]) -> [u8; BLOCK_HEADER_LEN] {
+        let mut b = self.encode();
         self.hash = block_hash(archive_id, &b[..BLOCK_HASHED_LEN], payload);
         b[48..80].copy_from_slice(&self.hash);
         b
+    }
+
+    pub fn encrypted(&self) -> bool {
+        self.flags & BLOCK_FLAG_ENCRYPTED != 0
+    }
+
+    pub fn nonce_counter(&self) -> u64 {
+        u64_at(&self.nonce, 4)
     }
 
     pub fn region(&self) -> Region {
@@ -247,8 +264,16 @@ impl BlockHeader {
                 seq: self.seq,
             },
             BlockKind::Trailer => Region::Trailer,
+            BlockKind::Key => Region::Key,
         }
     }
+}
+
+/// The nonce of the block with this counter (FORMAT.md §10.3).
+pub fn nonce(counter: u64) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&counter.to_le_bytes());
+    n
 }
 
 pub fn block_hash(archive_id: &[u8; 16], header: &[u8], payload: &[u8]) -> Hash {
@@ -281,11 +306,12 @@ pub enum Expect {
     DataOrTrailer,
 }
 
-/// Reads one block at `offset`: header checks, bounded payload read, hash check.
+/// Reads one block at `offset` of the archive with this file header: header
+/// checks, bounded payload read, hash check.
 pub fn read_block<R: Read>(
     r: &mut R,
     offset: u64,
-    archive_id: &[u8; 16],
+    file: &FileHeader,
     expect: Expect,
 ) -> Result<RawBlock, ArchiveError> {
     let guess = match expect {
@@ -294,13 +320,13 @@ pub fn read_block<R: Read>(
     };
     let mut b = [0u8; BLOCK_HEADER_LEN];
     read_exact_or_truncated(r, &mut b, guess, offset)?;
-    let header = parse_block_header(&b, offset, expect)?;
+    let header = parse_block_header(&b, offset, expect, file.encrypted())?;
     let region = match expect {
         Expect::Exactly(region) => region,
         Expect::DataOrTrailer => header.region(),
     };
     let payload = read_payload(r, header.stored_len as usize, region, offset)?;
-    if block_hash(archive_id, &b[..BLOCK_HASHED_LEN], &payload) != header.hash {
+    if block_hash(&file.archive_id, &b[..BLOCK_HASHED_LEN], &payload) != header.hash {
         return Err(ArchiveError::corrupt(region, offset, "sha256 mismatch"));
     }
     Ok(RawBlock {
@@ -316,6 +342,7 @@ fn parse_block_header(
     b: &[u8; BLOCK_HEADER_LEN],
     offset: u64,
     expect: Expect,
+    archive_encrypted: bool,
 ) -> Result<BlockHeader, ArchiveError> {
     let guess = match expect {
         Expect::Exactly(region) => region,
@@ -334,6 +361,7 @@ fn parse_block_header(
         raw_len: u32_at(b, 16),
         stored_len: u32_at(b, 20),
         rows: u64_at(b, 24),
+        nonce: b[32..44].try_into().expect("12 bytes"),
         hash: b[48..80].try_into().expect("32 bytes"),
     };
     let region = match expect {
@@ -345,6 +373,7 @@ fn parse_block_header(
     };
     let bad = |detail: String| ArchiveError::corrupt(region, offset, detail);
     let expected_kind = match expect {
+        Expect::Exactly(Region::Key) => Some(BlockKind::Key),
         Expect::Exactly(Region::Meta) => Some(BlockKind::Meta),
         Expect::Exactly(Region::Toc) => Some(BlockKind::Toc),
         Expect::Exactly(Region::Trailer) => Some(BlockKind::Trailer),
@@ -358,32 +387,38 @@ fn parse_block_header(
         }
         _ => {}
     }
-    if header.flags & BLOCK_FLAG_ENCRYPTED != 0 {
-        return Err(ArchiveError::UnsupportedFeature {
-            region,
-            offset,
-            feature: "encryption".into(),
-        });
+    check_flags(&header, archive_encrypted).map_err(bad)?;
+    if b[6..8] != [0, 0] || b[44..48] != [0; 4] {
+        return Err(bad("reserved bytes are not zero".into()));
     }
-    if header.flags & !BLOCK_FLAG_ZSTD != 0 {
-        return Err(bad(format!("unknown block flags {:#x}", header.flags)));
-    }
-    if b[6..8] != [0, 0] || b[32..48].iter().any(|&x| x != 0) {
-        return Err(bad("reserved or nonce bytes are not zero".into()));
-    }
-    let limit = if kind == BlockKind::Data {
-        MAX_CHUNK_BYTES
-    } else {
-        MAX_SECTION_BYTES
+    // An encrypted block's nonce is 4 zero bytes and its counter; any other
+    // block's nonce is all zero.
+    let (tag, nonce_zeros) = match header.encrypted() {
+        true => (TAG_LEN, &header.nonce[..4]),
+        false => (0, &header.nonce[..]),
     };
-    for (name, len) in [("raw", header.raw_len), ("stored", header.stored_len)] {
-        if len as usize > limit {
+    if nonce_zeros.iter().any(|&x| x != 0) {
+        return Err(bad("nonce bytes are not zero where they must be".into()));
+    }
+    let limit = match kind {
+        BlockKind::Data => MAX_CHUNK_BYTES,
+        BlockKind::Key => MAX_KEY_BLOCK_BYTES,
+        _ => MAX_SECTION_BYTES,
+    };
+    for (name, len, max) in [
+        ("raw", header.raw_len, limit),
+        ("stored", header.stored_len, limit + tag),
+    ] {
+        if len as usize > max {
             return Err(bad(format!(
-                "{name} length {len} exceeds the limit of {limit}"
+                "{name} length {len} exceeds the limit of {max}"
             )));
         }
     }
-    if header.flags & BLOCK_FLAG_ZSTD == 0 && header.raw_len != header.stored_len {
+    let encoded_len = (header.stored_len as usize)
+        .checked_sub(tag)
+        .ok_or_else(|| bad("encrypted block shorter than its tag".into()))?;
+    if header.flags & BLOCK_FLAG_ZSTD == 0 && header.raw_len as usize != encoded_len {
         return Err(bad(format!(
             "uncompressed block with raw length {} and stored length {}",
             header.raw_len, header.stored_len
@@ -395,6 +430,25 @@ fn parse_block_header(
         ));
     }
     Ok(header)
+}
+
+/// In an encrypted archive every block but the KEY block is encrypted; in
+/// another, none is; the KEY block is neither compressed nor encrypted.
+fn check_flags(header: &BlockHeader, archive_encrypted: bool) -> Result<(), String> {
+    if header.flags & !(BLOCK_FLAG_ZSTD | BLOCK_FLAG_ENCRYPTED) != 0 {
+        return Err(format!("unknown block flags {:#x}", header.flags));
+    }
+    if header.kind == BlockKind::Key {
+        return match header.flags {
+            0 => Ok(()),
+            _ => Err("KEY block marked compressed or encrypted".into()),
+        };
+    }
+    match (header.encrypted(), archive_encrypted) {
+        (true, false) => Err("encrypted block in an unencrypted archive".into()),
+        (false, true) => Err("unencrypted block in an encrypted archive".into()),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

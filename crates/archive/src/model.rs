@@ -142,4 +142,6 @@ pub enum BlockKind {
     Toc,
     Data,
     Trailer,
+    /// The clear KEY block of an encrypted archive; never listed in the index.
+    Key,
 }

@@ -24,7 +24,9 @@ fn regions(bytes: &[u8], trailer: &Trailer) -> Vec<(usize, usize, Region, bool)>
                 entry_id: b.entry_id,
                 seq: b.seq,
             },
-            BlockKind::Trailer => unreachable!("the index does not list the trailer"),
+            BlockKind::Trailer | BlockKind::Key => {
+                unreachable!("the index lists neither the trailer nor a KEY block")
+            }
         };
         if b.kind == BlockKind::Data {
             out.push((at, at + BLOCK_HEADER_LEN, region, true));
@@ -217,21 +219,29 @@ fn a_higher_minor_version_is_read() {
     reseal_header(&mut bytes);
     let report = verify(&bytes[..]).unwrap();
     assert_eq!(report.format_version, (1, 9));
-    assert_eq!(report.trailer, trailer);
+    assert_eq!(report.contents.unwrap().trailer, trailer);
 }
 
+/// Encryption flags set on an unencrypted archive, checksums recomputed:
+/// damage (or a forgery), never mistaken for encryption.
 #[test]
-fn encryption_flags_are_reported_as_unsupported() {
+fn encryption_flags_on_an_unencrypted_archive_are_corruption() {
     let (mut bytes, trailer) = small_archive();
     let mut header_flagged = bytes.clone();
     header_flagged[12] |= 1;
     reseal_header(&mut header_flagged);
     let err = verify(&header_flagged[..]).err().unwrap();
     assert!(
-        matches!(err, ArchiveError::UnsupportedFeature { .. }),
+        matches!(
+            err,
+            ArchiveError::Corrupt {
+                region: Region::Key,
+                offset: 64,
+                ..
+            }
+        ),
         "{err}"
     );
-    assert!(err.to_string().contains("encryption"));
 
     let at = trailer.index[2].offset as usize;
     bytes[at + 5] |= 2;
@@ -240,11 +250,16 @@ fn encryption_flags_are_reported_as_unsupported() {
     assert!(
         matches!(
             err,
-            ArchiveError::UnsupportedFeature {
+            ArchiveError::Corrupt {
                 region: Region::Chunk { .. },
                 ..
             }
         ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("encrypted block in an unencrypted archive"),
         "{err}"
     );
 }

@@ -47,14 +47,14 @@ proptest! {
             .iter()
             .map(|&(e, len, seed)| rows_chunk(10 + e, bytes_of(len, seed)))
             .collect();
-        let opts = WriterOptions { level, threads, queue_depth: depth };
+        let opts = WriterOptions { level, threads, queue_depth: depth, encryption: None };
         let (bytes, trailer) = write_archive(&toc(entries), &chunks, opts);
         let want = expected(&chunks);
         prop_assert_eq!(&read_sequential(&bytes).unwrap(), &want);
         prop_assert_eq!(&read_indexed(&bytes).unwrap(), &want);
         let report = verify(&bytes[..]).unwrap();
         prop_assert_eq!(report.chunks, chunks.len() as u64);
-        prop_assert_eq!(report.trailer, trailer.clone());
+        prop_assert_eq!(report.contents.unwrap().trailer, trailer.clone());
         prop_assert_eq!(trailer.tables.len(), entries as usize);
         for t in &trailer.tables {
             let mine = chunks.iter().filter(|c| c.entry_id == t.entry_id);

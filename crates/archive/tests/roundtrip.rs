@@ -95,8 +95,11 @@ fn verify_reports_what_it_checked() {
     assert_eq!(report.chunks, chunks.len() as u64);
     let raw: usize = chunks.iter().map(|c| c.data.len()).sum();
     assert_eq!(report.raw_bytes, raw as u64);
-    assert_eq!(report.trailer, trailer);
-    assert_eq!(report.toc, toc);
+    assert!(!report.encrypted);
+    let contents = report.contents.unwrap();
+    assert_eq!(contents.trailer, trailer);
+    assert_eq!(contents.toc, toc);
+    assert_eq!(contents.meta, meta());
 }
 
 #[test]
@@ -276,7 +279,7 @@ fn short_reads_from_a_pipe_are_handled() {
         step: 0,
     })
     .unwrap();
-    assert_eq!(report.trailer, trailer);
+    assert_eq!(report.contents.unwrap().trailer, trailer);
     assert_eq!(report.bytes, bytes.len() as u64);
 }
 

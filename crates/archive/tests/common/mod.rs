@@ -145,6 +145,7 @@ pub fn options(threads: usize, queue_depth: usize) -> WriterOptions {
         level: 1,
         threads,
         queue_depth,
+        encryption: None,
     }
 }
 
@@ -186,7 +187,11 @@ pub fn expected(chunks: &[Chunk]) -> Contents {
 }
 
 pub fn read_sequential(bytes: &[u8]) -> Result<Contents, ArchiveError> {
-    let mut reader = ArchiveReader::open(bytes)?;
+    read_sequential_with(bytes, None)
+}
+
+pub fn read_sequential_with(bytes: &[u8], key: Option<&Key>) -> Result<Contents, ArchiveError> {
+    let mut reader = ArchiveReader::open_with_key(bytes, key)?;
     let mut by_seq: BTreeMap<(u32, u32), (u64, Vec<u8>)> = BTreeMap::new();
     while let Some(c) = reader.next_chunk()? {
         by_seq.insert((c.entry_id, c.seq), (c.rows, c.decompress()?));
@@ -200,7 +205,11 @@ pub fn read_sequential(bytes: &[u8]) -> Result<Contents, ArchiveError> {
 }
 
 pub fn read_indexed(bytes: &[u8]) -> Result<Contents, ArchiveError> {
-    let mut archive = IndexedArchive::open(Cursor::new(bytes))?;
+    read_indexed_with(bytes, None)
+}
+
+pub fn read_indexed_with(bytes: &[u8], key: Option<&Key>) -> Result<Contents, ArchiveError> {
+    let mut archive = IndexedArchive::open_with_key(Cursor::new(bytes), key)?;
     let mut out = Contents::new();
     let ids: Vec<u32> = archive
         .trailer()
