@@ -546,3 +546,131 @@ async fn a_server_crash_mid_restore_is_reported_and_the_restart_finds_no_half_ta
         "objects of a rolled back restore survived the crash"
     );
 }
+
+/// Row count and a digest of the ids of `big` in `dbname`.
+async fn fingerprint(dbname: &str) -> (i64, String) {
+    let client = cluster().connect(dbname).await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT count(*), md5(string_agg(id::text || payload, ',' ORDER BY id)) FROM public.big",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+async fn databases_named(prefix: &str) -> Vec<String> {
+    let admin = cluster().connect("postgres").await.unwrap();
+    admin
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE $1 ORDER BY 1",
+            &[&format!("{prefix}%")],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// A big database, its archive, and a change made after the backup.
+async fn changed_after_backup() -> (String, tempfile::TempDir, PathBuf, (i64, String)) {
+    let name = big_db().await;
+    let (dir, file) = archive_path();
+    run(pgark([
+        "dump",
+        "-q",
+        "-d",
+        &cluster().url(&name),
+        "-f",
+        s(&file),
+    ]))
+    .await
+    .expect_ok();
+    let backed_up = fingerprint(&name).await;
+    let client = cluster().connect(&name).await.unwrap();
+    client
+        .batch_execute("DELETE FROM public.big WHERE id % 3 = 0")
+        .await
+        .unwrap();
+    (name, dir, file, backed_up)
+}
+
+fn full_rollback(name: &str, file: &Path) -> Command {
+    pgark([
+        "rollback",
+        "--yes",
+        "-q",
+        "-j",
+        "1",
+        "-d",
+        &cluster().url(name),
+        s(file),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_rollback_whose_rebuild_is_killed_leaves_the_original_untouched() {
+    let (name, _dir, file, _) = changed_after_backup().await;
+    let changed = fingerprint(&name).await;
+    let admin = cluster().connect("postgres").await.unwrap();
+    let mut child = full_rollback(&name, &file).spawn().unwrap();
+    let side = format!("{name}_pgark_new");
+    let pid = wait_for_statement(&admin, &side, "COPY", &mut child).await;
+    signal(&child, libc::SIGSTOP);
+    wait_until_blocked_on_client(&admin, pid).await;
+    terminate(&admin, pid).await;
+    signal(&child, libc::SIGCONT);
+    let out = finish(child).await;
+    out.expect_code(1);
+    out.error_line();
+    assert_eq!(fingerprint(&name).await, changed, "the original changed");
+    assert_eq!(databases_named(&name).await, [name.clone()], "leftovers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_rollback_interrupted_by_sigterm_leaves_the_original_and_a_rerun_succeeds() {
+    let (name, _dir, file, backed_up) = changed_after_backup().await;
+    let changed = fingerprint(&name).await;
+    let admin = cluster().connect("postgres").await.unwrap();
+    let mut child = full_rollback(&name, &file).spawn().unwrap();
+    let side = format!("{name}_pgark_new");
+    wait_for_statement(&admin, &side, "COPY", &mut child).await;
+    signal(&child, libc::SIGTERM);
+    finish(child).await.expect_code(143);
+    assert_eq!(fingerprint(&name).await, changed, "the original changed");
+
+    // The next rollback clears what the interrupted one left and completes.
+    run(full_rollback(&name, &file)).await.expect_ok();
+    assert_eq!(fingerprint(&name).await, backed_up, "rolled back");
+    assert_eq!(databases_named(&name).await, [name.clone()], "leftovers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_rollback_killed_halfway_changes_nothing() {
+    let (name, _dir, file, _) = changed_after_backup().await;
+    let changed = fingerprint(&name).await;
+    let admin = cluster().connect("postgres").await.unwrap();
+    let mut child = pgark([
+        "rollback",
+        "--yes",
+        "-q",
+        "-t",
+        "public.big",
+        "-d",
+        &cluster().url(&name),
+        s(&file),
+    ])
+    .spawn()
+    .unwrap();
+    let pid = wait_for_statement(&admin, &name, "COPY", &mut child).await;
+    signal(&child, libc::SIGSTOP);
+    wait_until_blocked_on_client(&admin, pid).await;
+    terminate(&admin, pid).await;
+    signal(&child, libc::SIGCONT);
+    let out = finish(child).await;
+    out.expect_code(1);
+    out.error_line();
+    assert_eq!(fingerprint(&name).await, changed, "rows changed");
+}
