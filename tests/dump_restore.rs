@@ -492,6 +492,11 @@ async fn a_conflicting_lock_fails_the_dump_after_the_lock_timeout() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("could not lock"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("public.users is locked by session"),
+        "{err}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert!(!path.exists());
     holder.batch_execute("ROLLBACK").await.unwrap();

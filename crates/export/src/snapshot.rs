@@ -60,7 +60,7 @@ impl Leader {
             Err(pgark_catalog::CatalogError::Query { source, .. })
                 if source.code().map(|c| c.code()) == Some("55P03") =>
             {
-                return Err(lock_error(opts, &source));
+                return Err(lock_error(opts, &source, &client).await);
             }
             other => other?,
         };
@@ -116,7 +116,7 @@ impl Leader {
                 .collect();
             let sql = format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "));
             if let Err(e) = self.client.batch_execute(&sql).await {
-                return Err(lock_error(opts, &e));
+                return Err(lock_error(opts, &e, &self.client).await);
             }
         }
         self.client
@@ -172,16 +172,50 @@ impl Leader {
     }
 }
 
-fn lock_error(opts: &DumpOptions, e: &tokio_postgres::Error) -> ExportError {
+async fn lock_error(opts: &DumpOptions, e: &tokio_postgres::Error, client: &Client) -> ExportError {
     let reason = pgark_conn::describe(e);
     match e.code().map(|c| c.code()) {
-        Some("55P03") => ExportError::LockTimeout { seconds: opts.lock_timeout.as_secs(), reason },
+        Some("55P03") => ExportError::LockTimeout {
+            seconds: opts.lock_timeout.as_secs(),
+            reason: lock_holders(client).await.unwrap_or(reason),
+        },
         Some("53200") => ExportError::Server {
             what: "locking the tables to dump".into(),
             reason: format!("{reason}; raise max_locks_per_transaction on the server or dump fewer tables at once"),
         },
         _ => ExportError::server("locking the tables to dump", e),
     }
+}
+
+/// Which tables other sessions hold exclusive locks on, and who holds them,
+/// so the error can say what the dump waited for.
+async fn lock_holders(client: &Client) -> Option<String> {
+    // The failed statement aborted the transaction: end it to ask again.
+    client.batch_execute("ROLLBACK").await.ok()?;
+    let rows = client
+        .query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), l.pid, l.mode \
+             FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c ON c.oid = l.relation \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE l.granted AND l.mode IN ('AccessExclusiveLock', 'ExclusiveLock') \
+               AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()) \
+               AND l.pid <> pg_catalog.pg_backend_pid() ORDER BY 1 LIMIT 5",
+            &[],
+        )
+        .await
+        .ok()?;
+    let held: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "table {} is locked by session {} ({})",
+                r.get::<_, String>(0),
+                r.get::<_, i32>(1),
+                r.get::<_, String>(2)
+            )
+        })
+        .collect();
+    (!held.is_empty()).then(|| held.join("; "))
 }
 
 fn is_partial(opts: &DumpOptions) -> bool {

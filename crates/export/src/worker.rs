@@ -91,12 +91,13 @@ async fn drain(client: &Client, shared: &Shared<'_>) -> Result<(), ExportError> 
             return Ok(());
         };
         copy_unit(client, shared, &unit).await?;
-        let mut left = shared.units_left.lock().unwrap();
-        left[unit.entry] -= 1;
-        if left[unit.entry] == 0 {
-            let mut p = shared.progress.lock().unwrap();
-            p.tables_done += 1;
-            report(shared, &p);
+        let table_done = {
+            let mut left = shared.units_left.lock().unwrap();
+            left[unit.entry] -= 1;
+            left[unit.entry] == 0
+        };
+        if table_done {
+            report(shared, |p| p.tables_done += 1);
         }
     }
 }
@@ -152,19 +153,25 @@ async fn send_rows(
         .get_mut(&entry.entry_id)
         .unwrap()
         .merge(digest);
-    let mut p = shared.progress.lock().unwrap();
-    p.rows += rows;
-    p.raw_bytes += raw;
-    report(shared, &p);
-    drop(p);
+    report(shared, |p| {
+        p.rows += rows;
+        p.raw_bytes += raw;
+    });
     let mut next = Vec::with_capacity(limit + (limit >> 2));
     next.extend_from_slice(&rest);
     Ok(next)
 }
 
-fn report(shared: &Shared<'_>, p: &Progress) {
+/// Updates the progress, then calls the user's callback on a copy, outside
+/// the lock: a slow callback must not hold up the other workers.
+fn report(shared: &Shared<'_>, update: impl FnOnce(&mut Progress)) {
+    let snapshot = {
+        let mut p = shared.progress.lock().unwrap();
+        update(&mut p);
+        p.clone()
+    };
     if let Some(f) = &shared.opts.progress {
-        f(p);
+        f(&snapshot);
     }
 }
 
