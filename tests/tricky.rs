@@ -1556,3 +1556,21 @@ async fn partial_rollback_of_an_extension_configuration_table_keeps_the_extensio
         assert!(rows.iter().any(|r| r.contains("user row")), "{rows:?}");
     }
 }
+
+#[tokio::test]
+async fn more_odd_values_round_trip() {
+    let src = fresh_db().await;
+    src.exec(
+        "CREATE TYPE public.pair AS (a int, b text[]);
+         CREATE TABLE public.odd (id int PRIMARY KEY, bounded int[], nested text[], pairs public.pair[], dr daterange,
+             q tsquery, lsn pg_lsn, mac8 macaddr8, big numeric(1000, 500), wide bit(100), names name, c char(3), cols text[] COLLATE \"C\");
+         INSERT INTO public.odd VALUES
+           (1, '[0:2]={1,2,3}', '{{\"a b\",NULL},{\"\\\\\",\"\\\"\"}}', ARRAY[ROW(1, ARRAY['x', NULL])::public.pair, NULL],
+            '[2024-01-01,infinity)', 'fat & (rat | !cat)', '16/B374D848', '08:00:2b:01:02:03:04:05',
+            1.5 / 7, repeat('10', 50)::bit(100), 'pg_catalog', 'a', '{b,A,a}'),
+           (2, '[-5:-5]={42}', '{}', '{}', 'empty', '', '0/0', NULL, 'NaN', NULL, '', '   ', NULL);",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    round_trip(&src, &path).await;
+}
