@@ -626,7 +626,7 @@ async fn a_full_rollback_whose_rebuild_is_killed_leaves_the_original_untouched()
     out.expect_code(1);
     out.error_line();
     assert_eq!(fingerprint(&name).await, changed, "the original changed");
-    assert_eq!(databases_named(&name).await, [name.clone()], "leftovers");
+    assert_eq!(databases_named(&name).await, [name.as_str()], "leftovers");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -644,7 +644,7 @@ async fn a_full_rollback_interrupted_by_sigterm_leaves_the_original_and_a_rerun_
     // The next rollback clears what the interrupted one left and completes.
     run(full_rollback(&name, &file)).await.expect_ok();
     assert_eq!(fingerprint(&name).await, backed_up, "rolled back");
-    assert_eq!(databases_named(&name).await, [name.clone()], "leftovers");
+    assert_eq!(databases_named(&name).await, [name.as_str()], "leftovers");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
