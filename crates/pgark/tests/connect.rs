@@ -62,6 +62,24 @@ async fn every_form_of_connection_string_reaches_the_database() {
     socket.arg(&db.name);
     assert_eq!(reached(socket).await, db.name, "Unix socket directory");
 
+    // libpq's ways of naming a socket directory in a URL.
+    let socket = c.socket_dir().to_str().unwrap();
+    for socket_url in [
+        format!(
+            "postgresql:///{}?host={socket}&port={port}&user=postgres",
+            db.name
+        ),
+        format!(
+            "postgresql://postgres@{}:{port}/{}",
+            socket.replace('/', "%2F"),
+            db.name
+        ),
+    ] {
+        let mut cmd = estimate();
+        cmd.args(["-d", &socket_url]);
+        assert_eq!(reached(cmd).await, db.name, "{socket_url}");
+    }
+
     let mut env = estimate();
     env.env("PGHOST", "127.0.0.1")
         .env("PGPORT", &port)
@@ -250,4 +268,27 @@ async fn a_password_role_dumps_and_restores_through_the_binary() {
     run(restore).await.expect_ok();
     let (src, dst) = (db_state(&db).await, db_state(&target).await);
     assert_eq!(src.1, dst.1, "rows restored by the password role");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_require_fails_against_a_server_without_tls() {
+    let db = small_db().await;
+    let (dir, file) = archive_path();
+    let info = format!("{} sslmode=require", db.conninfo());
+    let out = run(pgark(["dump", "-q", "-d", &info, "-f", s(&file)])).await;
+    let line = out.expect_error(&["127.0.0.1"]);
+    assert!(
+        line.to_lowercase().contains("ssl") || line.contains("TLS"),
+        "{line}"
+    );
+    assert!(dir_entries(dir.path()).is_empty());
+
+    let mut env = pgark(["dump", "-q", "-d", &db.conninfo(), "-f", s(&file)]);
+    env.env("PGSSLMODE", "require");
+    run(env).await.expect_code(1);
+    // prefer falls back to plain TCP, as in libpq.
+    let prefer = format!("{} sslmode=prefer", db.conninfo());
+    run(pgark(["dump", "-q", "-d", &prefer, "-f", s(&file)]))
+        .await
+        .expect_ok();
 }
