@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use pgark_testkit::fresh_db;
 use serde_json::Value;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 /// What two archives of the same database must share: the TOC and each
 /// table's row count, ignoring timings and sizes.
@@ -437,4 +437,54 @@ async fn dumping_onto_a_directory_fails_and_leaves_it_alone() {
     out.expect_error(&["a-directory"]);
     assert_eq!(dir_entries(dir.path()), ["a-directory"]);
     assert_eq!(dir_entries(&target), ["keep"]);
+}
+
+/// Runs a pgark command line on a pseudo-terminal (util-linux `script`),
+/// typing `input`.
+async fn on_a_terminal(command_line: &str, input: &str) -> Out {
+    let mut cmd = Command::new("script");
+    clean_env(&mut cmd).args(["-qec", command_line, "/dev/null"]);
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().expect("script(1) from util-linux");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+    }
+    finish(child).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_on_a_terminal_asks_for_the_database_name() {
+    let db = small_db().await;
+    let original = db_state(&db).await;
+    let (_dir, file) = archive_path();
+    run(pgark(["dump", "-q", "-d", &db.url(), "-f", s(&file)]))
+        .await
+        .expect_ok();
+    db.exec("UPDATE public.users SET name = 'changed'").await;
+    let changed = db_state(&db).await;
+    let line = format!(
+        "{PGARK} rollback -t public.users -d '{}' '{}'",
+        db.url(),
+        s(&file)
+    );
+
+    let out = on_a_terminal(&line, "not-the-name\n").await;
+    out.expect_code(1);
+    assert!(
+        out.stdout_text().contains("Type the database name"),
+        "{}",
+        out.stdout_text()
+    );
+    assert!(
+        out.stdout_text().contains("nothing was changed"),
+        "{}",
+        out.stdout_text()
+    );
+    assert_unchanged(&db, &changed).await;
+
+    let out = on_a_terminal(&line, &format!("{}\n", db.name)).await;
+    out.expect_ok();
+    assert_eq!(db_state(&db).await, original);
 }

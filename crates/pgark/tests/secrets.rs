@@ -190,3 +190,27 @@ async fn failing_connections_do_not_echo_the_password() {
     env.env("PGPASSWORD", format!("{PASSWORD}-wrong"));
     run_clean("PGPASSWORD wrong", env).await.expect_code(1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_is_0600_whatever_the_umask_or_the_file_it_replaces() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = small_db().await;
+    let (_dir, file) = archive_path();
+    std::fs::write(&file, b"an older, world-readable archive").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut bash = Command::new("bash");
+    clean_env(&mut bash).args([
+        "-c",
+        "umask 000; exec \"$0\" \"$@\"",
+        PGARK,
+        "dump",
+        "-q",
+        "-d",
+        &db.url(),
+        "-f",
+        s(&file),
+    ]);
+    run(bash).await.expect_ok();
+    assert_eq!(mode(&file), 0o600);
+    run(pgark(["verify", s(&file)])).await.expect_ok();
+}
