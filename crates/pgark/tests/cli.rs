@@ -488,3 +488,40 @@ async fn rollback_on_a_terminal_asks_for_the_database_name() {
     out.expect_ok();
     assert_eq!(db_state(&db).await, original);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_or_schema_pattern_that_matches_nothing_fails_like_pg_dump() {
+    let db = small_db().await;
+    let (dir, file) = archive_path();
+    for (flag, pattern) in [("-t", "public.nope"), ("-n", "nope")] {
+        let out = run(pgark([
+            "dump",
+            "-q",
+            "-d",
+            &db.url(),
+            "-f",
+            s(&file),
+            flag,
+            pattern,
+        ]))
+        .await;
+        out.expect_error(&[pattern]);
+        assert!(dir_entries(dir.path()).is_empty());
+    }
+    // One pattern matching is enough, as in pg_dump without --strict-names.
+    let out = run(pgark([
+        "dump",
+        "-q",
+        "--json",
+        "-d",
+        &db.url(),
+        "-f",
+        s(&file),
+        "-t",
+        "public.users",
+        "-t",
+        "public.nope",
+    ]))
+    .await;
+    assert_eq!(out.expect_ok().json()["rows"], 200);
+}
