@@ -267,8 +267,11 @@ enum Kdf {
     Argon2id { salt: Vec<u8>, cost: Argon2Cost },
 }
 
-/// The KEY block's JSON (FORMAT.md §10.1).
+/// The KEY block's JSON (FORMAT.md §10.1). Unlike the other sections it
+/// refuses members it does not know: one ignored could change how the key
+/// is derived, and the KEY block, in clear, is the one a forger can edit.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct KeyInfo {
     cipher: String,
     kdf: String,

@@ -98,6 +98,136 @@ fn an_archive_follows_the_documented_layout() {
 }
 
 #[test]
+fn a_key_file_archive_follows_section_10() {
+    let master = [0x5a; 32];
+    let chunks = vec![
+        chunk(10, 30, 1),
+        rows_chunk(11, noise(300, 3)),
+        chunk(10, 10, 3),
+    ];
+    let opts = WriterOptions {
+        encryption: Some(Key::from_bytes(master)),
+        ..options(2, 2)
+    };
+    let (b, trailer) = write_archive(&toc(2), &chunks, opts);
+    let (info, key_end) = key_block(&b);
+    assert_eq!(info["cipher"], "aes-256-gcm");
+    assert_eq!(info["kdf"], "raw-key");
+    let block_key = check_keys(&b, &master, &info);
+    let kinds = walk_sealed(&b, key_end, &block_key);
+    assert_eq!(kinds, vec![1, 2, 3, 3, 3, 4]);
+    assert_eq!(
+        trailer.index[0].offset, key_end as u64,
+        "index from META on"
+    );
+}
+
+#[test]
+fn a_passphrase_archive_follows_section_10() {
+    let opts = WriterOptions {
+        encryption: Some(Key::from_passphrase("pässwörd 🔑").unwrap()),
+        ..options(1, 1)
+    };
+    let (b, _) = write_archive(&toc(1), &[chunk(10, 5, 1)], opts);
+    let (info, key_end) = key_block(&b);
+    assert_eq!(info["kdf"], "argon2id");
+    let salt: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&info["salt"].as_str().unwrap()[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let cost = |name: &str| info[name].as_u64().unwrap() as u32;
+    assert_eq!(
+        (cost("m_cost"), cost("t_cost"), cost("p_cost")),
+        (65536, 3, 1)
+    );
+    let params = argon2::Params::new(65536, 3, 1, Some(32)).unwrap();
+    let mut memory = vec![argon2::Block::default(); params.block_count()];
+    let mut master = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into_with_memory("pässwörd 🔑".as_bytes(), &salt, &mut master, &mut memory)
+        .unwrap();
+    let block_key = check_keys(&b, &master, &info);
+    assert_eq!(walk_sealed(&b, key_end, &block_key), vec![1, 2, 3, 4]);
+}
+
+/// §10.1: the KEY block at offset 64, its JSON and where it ends.
+fn key_block(b: &[u8]) -> (serde_json::Value, usize) {
+    assert_eq!(u32_at(b, 12), 1, "header flag bit 0");
+    let h = &b[HEADER_LEN..HEADER_LEN + BLOCK_HEADER_LEN];
+    assert_eq!((&h[0..4], h[4], h[5]), (&b"PGAB"[..], 5, 0));
+    assert!(h[6..16].iter().chain(&h[24..48]).all(|&x| x == 0));
+    let len = u32_at(h, 16) as usize;
+    assert_eq!(u32_at(h, 20) as usize, len);
+    let payload = &b[HEADER_LEN + BLOCK_HEADER_LEN..HEADER_LEN + BLOCK_HEADER_LEN + len];
+    let mut hash = Sha256::new();
+    hash.update(&b[16..32]);
+    hash.update(&h[0..48]);
+    hash.update(payload);
+    assert_eq!(&h[48..80], &hash.finalize()[..]);
+    let end = HEADER_LEN + BLOCK_HEADER_LEN + len;
+    (serde_json::from_slice(payload).unwrap(), end)
+}
+
+/// §10.2: the key check from HKDF; returns the block key.
+fn check_keys(b: &[u8], master: &[u8; 32], info: &serde_json::Value) -> [u8; 32] {
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(&b[16..32]), master);
+    let (mut block_key, mut key_check) = ([0u8; 32], [0u8; 16]);
+    hk.expand(b"pgark block key v1", &mut block_key).unwrap();
+    hk.expand(b"pgark key check v1", &mut key_check).unwrap();
+    assert_eq!(info["key_check"], hex(&key_check));
+    block_key
+}
+
+/// §10.3 and §4: every block after the KEY block sealed with a unique nonce,
+/// opened with the header as additional data; returns the kinds seen.
+fn walk_sealed(b: &[u8], mut at: usize, block_key: &[u8; 32]) -> Vec<u8> {
+    use aes_gcm::aead::{AeadInPlace, KeyInit};
+    let aead = aes_gcm::Aes256Gcm::new_from_slice(block_key).unwrap();
+    let footer = b.len() - FOOTER_LEN;
+    let (mut kinds, mut nonces) = (Vec::new(), std::collections::HashSet::new());
+    while at < footer {
+        let h = &b[at..at + BLOCK_HEADER_LEN];
+        let (kind, flags) = (h[4], h[5]);
+        assert_eq!(flags & 2, 2, "encrypted flag on block at {at}");
+        assert_eq!(h[32..36], [0; 4]);
+        assert!(nonces.insert(h[32..44].to_vec()), "nonce reused at {at}");
+        let (raw_len, stored_len) = (u32_at(h, 16) as usize, u32_at(h, 20) as usize);
+        let stored = &b[at + BLOCK_HEADER_LEN..at + BLOCK_HEADER_LEN + stored_len];
+        let mut hash = Sha256::new();
+        hash.update(&b[16..32]);
+        hash.update(&h[0..48]);
+        hash.update(stored);
+        assert_eq!(&h[48..80], &hash.finalize()[..], "block at {at}");
+        let mut aad = b[16..32].to_vec();
+        aad.extend_from_slice(&h[0..32]);
+        let (ciphertext, tag) = stored.split_at(stored_len - 16);
+        let mut encoded = ciphertext.to_vec();
+        aead.decrypt_in_place_detached(
+            aes_gcm::Nonce::from_slice(&h[32..44]),
+            &aad,
+            &mut encoded,
+            aes_gcm::Tag::from_slice(tag),
+        )
+        .unwrap();
+        let decoded = if flags & 1 == 1 {
+            zstd::stream::decode_all(&encoded[..]).unwrap()
+        } else {
+            encoded
+        };
+        assert_eq!(decoded.len(), raw_len);
+        if kind == 3 {
+            let rows = decoded.iter().filter(|&&c| c == b'\n').count() as u64;
+            assert_eq!(u64_at(h, 24), rows);
+        } else {
+            serde_json::from_slice::<serde_json::Value>(&decoded).unwrap();
+        }
+        kinds.push(kind);
+        at += BLOCK_HEADER_LEN + stored_len;
+    }
+    assert_eq!(at, footer);
+    kinds
+}
+
+#[test]
 fn the_document_states_this_version_and_its_limits() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/FORMAT.md"))
         .unwrap();
@@ -140,7 +270,13 @@ fn every_json_member_is_documented() {
     // Its keys are the user's, not the format's.
     meta.options.clear();
     let mut members = std::collections::BTreeSet::new();
+    let opts = WriterOptions {
+        encryption: Some(Key::from_bytes([1; 32])),
+        ..options(1, 1)
+    };
+    let (encrypted, _) = write_archive(&toc(1), &[], opts);
     for value in [
+        key_block(&encrypted).0,
         serde_json::to_value(&meta).unwrap(),
         serde_json::to_value(toc(1)).unwrap(),
         serde_json::to_value(&trailer).unwrap(),

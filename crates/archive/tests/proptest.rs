@@ -42,17 +42,21 @@ proptest! {
         threads in 1usize..4,
         depth in 1usize..5,
         level in prop::sample::select(vec![1, 3, -1]),
+        key in prop::option::of(any::<[u8; 32]>()),
     ) {
         let chunks: Vec<Chunk> = specs
             .iter()
             .map(|&(e, len, seed)| rows_chunk(10 + e, bytes_of(len, seed)))
             .collect();
-        let opts = WriterOptions { level, threads, queue_depth: depth, encryption: None };
+        let key = key.map(Key::from_bytes);
+        let opts = WriterOptions { level, threads, queue_depth: depth, encryption: key.clone() };
         let (bytes, trailer) = write_archive(&toc(entries), &chunks, opts);
         let want = expected(&chunks);
-        prop_assert_eq!(&read_sequential(&bytes).unwrap(), &want);
-        prop_assert_eq!(&read_indexed(&bytes).unwrap(), &want);
-        let report = verify(&bytes[..]).unwrap();
+        let key = key.as_ref();
+        prop_assert_eq!(&read_sequential_with(&bytes, key).unwrap(), &want);
+        prop_assert_eq!(&read_indexed_with(&bytes, key).unwrap(), &want);
+        let report = verify_with_key(&bytes[..], key).unwrap();
+        prop_assert_eq!(report.encrypted, key.is_some());
         prop_assert_eq!(report.chunks, chunks.len() as u64);
         prop_assert_eq!(report.contents.unwrap().trailer, trailer.clone());
         prop_assert_eq!(trailer.tables.len(), entries as usize);

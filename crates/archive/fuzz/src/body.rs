@@ -1,14 +1,25 @@
 //! The fuzz targets' body, shared with the crate's corpus smoke test
 //! (tests/fuzz_corpus.rs) so it also runs without nightly and libFuzzer.
 
-use pgark_archive::{verify, IndexedArchive};
+use pgark_archive::{verify_with_key, IndexedArchive, Key};
 use sha2::{Digest, Sha256};
 use std::io::Cursor;
 
-/// Reads `data` sequentially, fully verified, and through the index.
+/// The key of the encrypted seed (`valid-encrypted.pgark`).
+pub const SEED_KEY: [u8; 32] = [0x42; 32];
+
+/// Reads `data` sequentially, fully verified, and through the index, without
+/// a key and with the encrypted seed's key.
 pub fn read_everything(data: &[u8]) {
-    let _ = verify(data);
-    if let Ok(mut archive) = IndexedArchive::open(Cursor::new(data)) {
+    let key = Key::from_bytes(SEED_KEY);
+    for key in [None, Some(&key)] {
+        read_with(data, key);
+    }
+}
+
+fn read_with(data: &[u8], key: Option<&Key>) {
+    let _ = verify_with_key(data, key);
+    if let Ok(mut archive) = IndexedArchive::open_with_key(Cursor::new(data), key) {
         let ids: Vec<u32> = archive
             .trailer()
             .tables
