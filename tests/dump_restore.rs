@@ -501,3 +501,21 @@ async fn a_conflicting_lock_fails_the_dump_after_the_lock_timeout() {
     assert!(!path.exists());
     holder.batch_execute("ROLLBACK").await.unwrap();
 }
+
+#[tokio::test]
+async fn compare_finds_a_changed_value_with_the_same_row_count() {
+    let db = fresh_learnapp_db(1).await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&db)).to_file(&path).await.unwrap();
+    let same = pgark::compare(&params(&db), &path).await.unwrap();
+    assert!(same.iter().all(|c| c.ok()), "{same:?}");
+    db.exec(
+        "UPDATE public.tags SET name = name || 'x' WHERE id = (SELECT min(id) FROM public.tags)",
+    )
+    .await;
+    let changed = pgark::compare(&params(&db), &path).await.unwrap();
+    let bad: Vec<&pgark::TableCheck> = changed.iter().filter(|c| !c.ok()).collect();
+    assert_eq!(bad.len(), 1, "{changed:?}");
+    assert_eq!(bad[0].table, "\"public\".\"tags\"");
+    assert_eq!(bad[0].archive_rows, bad[0].database_rows);
+}

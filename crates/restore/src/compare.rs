@@ -68,14 +68,44 @@ pub async fn compare(
                 partial.drain(..=end);
             }
         }
+        let expected = archive_digest(source, stats.entry_id, stats.row_digest.as_deref()).await?;
         checks.push(TableCheck {
             table: spec.qualified_table.clone(),
             archive_rows: stats.rows,
             database_rows: rows,
-            digest_matches: stats.row_digest.as_deref() == Some(digest.hex().as_str()),
+            digest_matches: expected == digest.hex(),
         });
     }
     Ok(checks)
+}
+
+/// The digest recorded at dump time, or else computed from the table's
+/// chunks (pgark does not spend dump time on it).
+async fn archive_digest(
+    source: &Source,
+    entry_id: u32,
+    recorded: Option<&str>,
+) -> Result<String, RestoreError> {
+    if let Some(d) = recorded {
+        return Ok(d.to_string());
+    }
+    let source = source.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut file = source.handle()?;
+        let mut digest = RowDigest::default();
+        for at in source.chunks_of(entry_id) {
+            let data = source
+                .read(&mut file, &at)?
+                .decompress()
+                .map_err(|e| source.archive_error(e))?;
+            digest.add_rows(&data);
+        }
+        Ok(digest.hex())
+    });
+    match task.await {
+        Ok(result) => result,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 fn memchr_last(data: &[u8]) -> Option<usize> {
