@@ -525,3 +525,55 @@ async fn a_table_or_schema_pattern_that_matches_nothing_fails_like_pg_dump() {
     .await;
     assert_eq!(out.expect_ok().json()["rows"], 200);
 }
+
+/// `(restored, failed, not attempted)` from the summary a failed restore prints.
+fn restore_counts(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("entries restored"))
+        .unwrap_or_else(|| panic!("no restore summary:\n{stderr}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 3, "{line}");
+    (numbers[0], numbers[1], numbers[2])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_restore_accounts_for_every_entry() {
+    let db = small_db().await;
+    let (_dir, file) = archive_path();
+    run(pgark(["dump", "-q", "-d", &db.url(), "-f", s(&file)]))
+        .await
+        .expect_ok();
+    let clean = fresh_db().await;
+    let out = run(pgark(["restore", "--json", "-d", &clean.url(), s(&file)])).await;
+    let total = out.expect_ok().json()["entries"].as_u64().unwrap();
+
+    for extra in [vec!["-1", "-j", "1"], vec![], vec!["--exit-on-error"]] {
+        // The tables exist already: their CREATE TABLE entries fail.
+        let target = fresh_db().await;
+        target.exec(SMALL_SCHEMA).await;
+        let mut cmd = pgark(["restore", "-d", &target.url()]);
+        cmd.args(&extra).arg(&file);
+        let out = run(cmd).await;
+        out.expect_code(1);
+        out.error_line();
+        let (restored, failed, skipped) = restore_counts(&out.stderr);
+        assert!(failed >= 1, "{extra:?}: {}", out.stderr);
+        if extra.contains(&"-1") {
+            assert_eq!(
+                restored, 0,
+                "the transaction was rolled back:\n{}",
+                out.stderr
+            );
+        }
+        assert_eq!(
+            restored + failed + skipped,
+            total,
+            "{extra:?}: every entry is restored, failed or not attempted:\n{}",
+            out.stderr
+        );
+    }
+}
