@@ -550,6 +550,10 @@ async fn a_server_crash_mid_restore_is_reported_and_the_restart_finds_no_half_ta
 /// Row count and a digest of the ids of `big` in `dbname`.
 async fn fingerprint(dbname: &str) -> (i64, String) {
     let client = cluster().connect(dbname).await.unwrap();
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
     let row = client
         .query_one(
             "SELECT count(*), md5(string_agg(id::text || payload, ',' ORDER BY id)) FROM public.big",
@@ -673,4 +677,82 @@ async fn a_partial_rollback_killed_halfway_changes_nothing() {
     out.expect_code(1);
     out.error_line();
     assert_eq!(fingerprint(&name).await, changed, "rows changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_timeout_covers_a_server_that_accepts_but_never_answers() {
+    // The kernel completes the TCP handshake into the backlog; nobody answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (dir, file) = archive_path();
+    let info = format!("host=127.0.0.1 port={port} user=postgres dbname=x connect_timeout=2");
+    let started = Instant::now();
+    let child = pgark(["dump", "-q", "-d", &info, "-f", s(&file)])
+        .spawn()
+        .unwrap();
+    let out = finish_within(child, Duration::from_secs(30), "dump of a silent server").await;
+    out.expect_error(&[&format!("127.0.0.1:{port}")]);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?} with connect_timeout=2",
+        started.elapsed()
+    );
+    assert!(dir_entries(dir.path()).is_empty());
+
+    let mut env = pgark(["estimate", "-d", &info.replace(" connect_timeout=2", "")]);
+    env.env("PGCONNECT_TIMEOUT", "2");
+    let out = finish_within(
+        env.spawn().unwrap(),
+        Duration::from_secs(30),
+        "PGCONNECT_TIMEOUT",
+    )
+    .await;
+    out.expect_code(1);
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_session_defaults_do_not_break_a_dump_or_a_restore() {
+    let name = big_db().await;
+    let target = fresh_db().await;
+    let admin = cluster().connect("postgres").await.unwrap();
+    for db in [name.as_str(), target.name.as_str()] {
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {db} SET statement_timeout = '100ms';
+                 ALTER DATABASE {db} SET idle_in_transaction_session_timeout = '200ms';
+                 ALTER DATABASE {db} SET lock_timeout = '10ms';
+                 ALTER DATABASE {db} SET DateStyle = 'SQL, DMY';
+                 ALTER DATABASE {db} SET extra_float_digits = -3;
+                 ALTER DATABASE {db} SET search_path = 'nowhere';
+                 ALTER DATABASE {db} SET default_transaction_isolation = 'serializable';"
+            ))
+            .await
+            .unwrap();
+    }
+    let (_dir, file) = archive_path();
+    run(pgark([
+        "dump",
+        "-q",
+        "-j",
+        "2",
+        "-d",
+        &cluster().url(&name),
+        "-f",
+        s(&file),
+    ]))
+    .await
+    .expect_ok();
+    run(pgark([
+        "restore",
+        "-q",
+        "-j",
+        "2",
+        "-d",
+        &target.url(),
+        s(&file),
+    ]))
+    .await
+    .expect_ok();
+    assert_eq!(fingerprint(&target.name).await, fingerprint(&name).await);
 }
