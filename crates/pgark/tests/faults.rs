@@ -756,3 +756,43 @@ async fn hostile_session_defaults_do_not_break_a_dump_or_a_restore() {
     .expect_ok();
     assert_eq!(fingerprint(&target.name).await, fingerprint(&name).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_server_connections_fails_cleanly() {
+    let private = Cluster::start(ClusterOptions {
+        extra_conf: vec![
+            ("max_connections".into(), "4".into()),
+            ("superuser_reserved_connections".into(), "0".into()),
+        ],
+        ..ClusterOptions::default()
+    })
+    .unwrap();
+    private.create_database("full").await.unwrap();
+    let setup = private.connect("full").await.unwrap();
+    setup.batch_execute(SMALL_SCHEMA).await.unwrap();
+    drop(setup);
+    // Two of the four slots taken by others; a dump with -j 4 cannot get its workers.
+    let _a = private.connect("postgres").await.unwrap();
+    let _b = private.connect("postgres").await.unwrap();
+    let (dir, file) = archive_path();
+    let child = pgark([
+        "dump",
+        "-q",
+        "-j",
+        "4",
+        "-d",
+        &private.url("full"),
+        "-f",
+        s(&file),
+    ])
+    .spawn()
+    .unwrap();
+    let out = finish_within(
+        child,
+        Duration::from_secs(60),
+        "dump without free connections",
+    )
+    .await;
+    out.expect_error(&["too many clients"]);
+    assert!(dir_entries(dir.path()).is_empty());
+}
