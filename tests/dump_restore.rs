@@ -519,3 +519,28 @@ async fn compare_finds_a_changed_value_with_the_same_row_count() {
     assert_eq!(bad[0].table, "\"public\".\"tags\"");
     assert_eq!(bad[0].archive_rows, bad[0].database_rows);
 }
+
+#[tokio::test]
+async fn a_failing_statement_is_pinned_on_its_entry_and_the_rest_goes_on() {
+    let src = fresh_db().await;
+    src.exec("CREATE TABLE a (id int); CREATE TABLE b (id int); CREATE TABLE c (id int); INSERT INTO c VALUES (1)").await;
+    let (_dir, path) = archive_path();
+    Dump::new(params(&src)).to_file(&path).await.unwrap();
+    let dst = fresh_db().await;
+    dst.exec("CREATE TABLE b (other text)").await;
+    let err = Restore::new(params(&dst), &path).run().await.unwrap_err();
+    let report = err.restore_report().expect("a restore report");
+    let failed: Vec<&str> = report.failed.iter().map(|f| f.entry.as_str()).collect();
+    assert!(
+        failed.iter().any(|f| f.contains("TABLE public.b")),
+        "{failed:?}"
+    );
+    assert!(
+        !failed
+            .iter()
+            .any(|f| f.contains("public.a") || f.contains("public.c")),
+        "{failed:?}"
+    );
+    assert_eq!(dst.table_rows("public.c").await, ["(1)"]);
+    assert!(dst.all_tables().await.contains(&"public.a".to_string()));
+}

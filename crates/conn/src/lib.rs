@@ -89,7 +89,8 @@ pub enum Purpose {
     /// policy that could hide rows.
     Dump,
     /// The fixed state a restore script assumes (pg_dump's header), plus
-    /// asynchronous commit: a failed restore is redone anyway.
+    /// asynchronous commit (a failed restore is redone anyway) and at least
+    /// 256 MB of maintenance_work_mem, so index builds sort in memory.
     Restore,
 }
 
@@ -120,7 +121,9 @@ fn session_sql(purpose: Purpose, server_version_num: i32) -> String {
         Purpose::Restore => sql.push_str(
             "SET standard_conforming_strings = on; SELECT pg_catalog.set_config('search_path', '', false); \
              SET check_function_bodies = false; SET xmloption = content; \
-             SET client_min_messages = warning; SET synchronous_commit = off; ",
+             SET client_min_messages = warning; SET synchronous_commit = off; \
+             SELECT pg_catalog.set_config('maintenance_work_mem', '256MB', false) \
+             WHERE pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) < 268435456; ",
         ),
     }
     sql

@@ -135,13 +135,24 @@ async fn run_sections(
         clean(leader, sel, run).await?;
     }
     let pre: Vec<&TocEntry> = sel.section(Section::PreData).collect();
-    for (i, e) in pre.iter().enumerate() {
-        let result = exec(leader, e, run.opts).await;
-        if result.is_ok() && e.kind == "TABLE" {
-            run.created_tables.insert(e.id);
+    // Outside a single transaction, pre-data goes in batches: one round trip
+    // for many small statements (thousands of tables), same outcome.
+    let batch = if run.opts.single_transaction {
+        1
+    } else {
+        PRE_DATA_BATCH
+    };
+    let mut done = 0;
+    for group in pre.chunks(batch) {
+        let results = exec_group(leader, group, run.opts).await;
+        for (e, result) in group.iter().zip(results) {
+            if result.is_ok() && e.kind == "TABLE" {
+                run.created_tables.insert(e.id);
+            }
+            run.record(e, result)?;
         }
-        run.record(e, result)?;
-        run.progress("pre-data", i + 1, pre.len());
+        done += group.len();
+        run.progress("pre-data", done, pre.len());
     }
     let data: Vec<&TocEntry> = sel
         .section(Section::Data)
@@ -192,6 +203,35 @@ pub(crate) async fn exec(
         .batch_execute(&sql)
         .await
         .map_err(|err| pgark_conn::describe(&err))
+}
+
+/// Statements per round trip in pre-data.
+const PRE_DATA_BATCH: usize = 64;
+
+/// Runs the entries as one transaction in one round trip; when that fails,
+/// one by one, so each failure is pinned on its own entry.
+async fn exec_group(
+    client: &Client,
+    group: &[&TocEntry],
+    opts: &RestoreOptions,
+) -> Vec<Result<(), String>> {
+    if group.len() > 1 {
+        let mut sql = String::from("BEGIN;\n");
+        for e in group {
+            sql.push_str(&entry_sql(e, opts));
+            sql.push('\n');
+        }
+        sql.push_str("COMMIT;");
+        if client.batch_execute(&sql).await.is_ok() {
+            return group.iter().map(|_| Ok(())).collect();
+        }
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    let mut results = Vec::with_capacity(group.len());
+    for e in group {
+        results.push(exec(client, e, opts).await);
+    }
+    results
 }
 
 /// Drops the selected objects, dependents first.
