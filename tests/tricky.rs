@@ -1574,3 +1574,42 @@ async fn more_odd_values_round_trip() {
     let (_dir, path) = archive_path();
     round_trip(&src, &path).await;
 }
+
+#[tokio::test]
+#[ignore = "BUG: NOT VALID domain checks / NOT NULLs are created before the data; /tmp/pgark-bugs.md T20"]
+async fn rows_that_violate_not_valid_constraints_restore() {
+    let src = fresh_db().await;
+    src.exec(
+        "CREATE TABLE public.parent (id int PRIMARY KEY);
+         INSERT INTO public.parent VALUES (1);
+         CREATE TABLE public.child (id int, parent_id int, qty int);
+         INSERT INTO public.child VALUES (1, 1, 5), (2, 999, -3);
+         ALTER TABLE public.child ADD CONSTRAINT qty_positive CHECK (qty > 0) NOT VALID;
+         ALTER TABLE public.child ADD CONSTRAINT child_parent FOREIGN KEY (parent_id) REFERENCES public.parent NOT VALID;
+         CREATE DOMAIN public.pos AS int;
+         CREATE TABLE public.d (v public.pos);
+         INSERT INTO public.d VALUES (-1);
+         ALTER DOMAIN public.pos ADD CONSTRAINT pos_check CHECK (VALUE > 0) NOT VALID;",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    round_trip(&src, &path).await;
+}
+
+#[tokio::test]
+#[ignore = "BUG: NOT VALID domain checks / NOT NULLs are created before the data; /tmp/pgark-bugs.md T20"]
+async fn rows_that_violate_a_not_valid_not_null_restore_on_18() {
+    if !other_majors().contains(&18) {
+        return;
+    }
+    let src = pgark_testkit::fresh_db_for_major(18).await;
+    src.exec(
+        "CREATE TABLE public.t (a int, b int);
+         INSERT INTO public.t VALUES (1, NULL), (2, 2);
+         ALTER TABLE public.t ADD CONSTRAINT b_nn NOT NULL b NOT VALID;",
+    )
+    .await;
+    let dst = pgark_testkit::fresh_db_for_major(18).await;
+    let (_dir, path) = archive_path();
+    round_trip_into(&src, &dst, &path).await;
+}
