@@ -174,6 +174,10 @@ async fn passwords_come_from_pgpassword_the_url_and_pgpass() {
     none.args(["-d", &conninfo]);
     let line = run(none).await.expect_error(&["password"]).to_string();
     assert!(line.contains(&role), "names the user: {line}");
+    assert!(
+        line.contains("PGPASSWORD") || line.contains(".pgpass"),
+        "says where a password can come from: {line}"
+    );
 
     let mut wrong = estimate();
     wrong.args(["-d", &conninfo]).env("PGPASSWORD", "wrong");
