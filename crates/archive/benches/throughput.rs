@@ -1,6 +1,7 @@
-//! Writer and reader throughput on synthetic COPY text at the default level.
-//! Besides criterion's own lines, prints a summary in MB/s (10^6 bytes of raw
-//! COPY text per second), per core for the writer.
+//! Writer and reader throughput on synthetic COPY text at the default level,
+//! unencrypted and encrypted (AES-256-GCM, a key file's key). Besides
+//! criterion's own lines, prints a summary in MB/s (10^6 bytes of raw COPY
+//! text per second), per core for the writer, and what encryption costs.
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -116,10 +117,16 @@ fn chunks(data: &[u8]) -> Chunks {
     out
 }
 
-fn write<W: std::io::Write + Send + 'static>(out: W, chunks: Chunks, threads: usize) -> W {
+fn write<W: std::io::Write + Send + 'static>(
+    out: W,
+    chunks: Chunks,
+    threads: usize,
+    key: Option<&Key>,
+) -> W {
     let opts = WriterOptions {
         threads,
         queue_depth: 2 * threads,
+        encryption: key.cloned(),
         ..WriterOptions::default()
     };
     let writer = ArchiveWriter::new(out, &ArchiveMeta::default(), &toc(), opts).unwrap();
@@ -130,8 +137,8 @@ fn write<W: std::io::Write + Send + 'static>(out: W, chunks: Chunks, threads: us
     writer.finish(Utc::now(), BTreeMap::new()).unwrap().0
 }
 
-fn read(archive: &[u8]) -> u64 {
-    let mut reader = ArchiveReader::open(archive).unwrap();
+fn read(archive: &[u8], key: Option<&Key>) -> u64 {
+    let mut reader = ArchiveReader::open_with_key(archive, key).unwrap();
     let mut raw = 0;
     while let Some(c) = reader.next_chunk().unwrap() {
         raw += c.decompress().unwrap().len() as u64;
@@ -170,7 +177,50 @@ fn rate(
     (mb / best.as_secs_f64(), mb * runs as f64 / cpu)
 }
 
-fn summary(data: &[u8], chunks: &[(u64, Vec<u8>)], archive: &[u8]) {
+/// What is measured, unencrypted and encrypted: (wall, cpu) per case.
+struct Rates {
+    writer_1: (f64, f64),
+    writer_n: (f64, f64),
+    reader: (f64, f64),
+    verify: (f64, f64),
+}
+
+fn rates(data: &[u8], chunks: &[(u64, Vec<u8>)], archive: &[u8], key: Option<&Key>) -> Rates {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runs = 8;
+    Rates {
+        writer_1: rate(data.len(), runs, chunks, |input| {
+            black_box(write(std::io::sink(), input, 1, key));
+        }),
+        writer_n: rate(data.len(), runs, chunks, |input| {
+            black_box(write(std::io::sink(), input, cores, key));
+        }),
+        reader: rate(data.len(), runs, &[], |_| {
+            black_box(read(archive, key));
+        }),
+        verify: rate(data.len(), runs, &[], |_| {
+            black_box(verify_with_key(archive, key).unwrap());
+        }),
+    }
+}
+
+/// AES-256-GCM alone (ring, as the writer uses it) over the data in chunks,
+/// one thread.
+fn aes_gcm_alone(data: &[u8], chunks: &[(u64, Vec<u8>)]) -> f64 {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap());
+    rate(data.len(), 8, &[], |_| {
+        for (_, c) in chunks {
+            let mut buf = c.clone();
+            let nonce = Nonce::assume_unique_for_key([0u8; 12]);
+            let tag = key.seal_in_place_separate_tag(nonce, Aad::empty(), &mut buf);
+            black_box(tag.unwrap().as_ref()[0]);
+        }
+    })
+    .0
+}
+
+fn summary(data: &[u8], chunks: &[(u64, Vec<u8>)], archive: &[u8], sealed: &[u8], key: &Key) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runs = 8;
     let (hash, _) = rate(data.len(), runs, &[], |_| {
@@ -181,52 +231,66 @@ fn summary(data: &[u8], chunks: &[(u64, Vec<u8>)], archive: &[u8]) {
             black_box(zstd::bulk::compress(c, 1).unwrap());
         }
     });
-    let (w1, w1_cpu) = rate(data.len(), runs, chunks, |input| {
-        black_box(write(std::io::sink(), input, 1));
-    });
-    let (wn, wn_cpu) = rate(data.len(), runs, chunks, |input| {
-        black_box(write(std::io::sink(), input, cores));
-    });
-    let (r, r_cpu) = rate(data.len(), runs, &[], |_| {
-        black_box(read(archive));
-    });
-    let (v, v_cpu) = rate(data.len(), runs, &[], |_| {
-        black_box(verify(archive).unwrap());
-    });
+    let aes = aes_gcm_alone(data, chunks);
+    let plain = rates(data, chunks, archive, None);
+    let enc = rates(data, chunks, sealed, Some(key));
     let mb = data.len() / 1_000_000;
     println!("--- pgark-archive throughput: zstd level 1, {cores} cores, {mb} MB of COPY text, {RECOMMENDED_CHUNK_BYTES} B chunks ---");
     println!("MB/s of raw COPY text; wall = best of {runs} runs, cpu = per CPU-second (per core) over all runs");
+    println!("encrypted = AES-256-GCM with a key file's key; cost = encrypted / unencrypted - 1");
     println!(
         "compression ratio                {:.2}",
         data.len() as f64 / archive.len() as f64
     );
     println!("sha256 alone                     wall {hash:5.0}");
     println!("zstd -1 alone, 1 thread          wall {zstd:5.0}   cpu {zstd_cpu:5.0}");
-    println!("writer, 1 compression thread     wall {w1:5.0}   cpu {w1_cpu:5.0}");
-    println!("writer, {cores} compression threads    wall {wn:5.0}   cpu {wn_cpu:5.0}");
-    println!("reader + decompress, 1 thread    wall {r:5.0}   cpu {r_cpu:5.0}");
-    println!("verify(), {cores} decompress threads  wall {v:5.0}   cpu {v_cpu:5.0}");
+    println!("AES-256-GCM alone, 1 thread      wall {aes:5.0}");
+    println!("                                 unencrypted        encrypted          cost");
+    let row = |name: &str, (pw, pc): (f64, f64), (ew, ec): (f64, f64)| {
+        println!(
+            "{name:<32} wall {pw:5.0} cpu {pc:5.0}   wall {ew:5.0} cpu {ec:5.0}   wall {:+4.0}% cpu {:+4.0}%",
+            (ew / pw - 1.0) * 100.0,
+            (ec / pc - 1.0) * 100.0
+        )
+    };
+    row("writer, 1 compression thread", plain.writer_1, enc.writer_1);
+    row(
+        &format!("writer, {cores} compression threads"),
+        plain.writer_n,
+        enc.writer_n,
+    );
+    row("reader + decompress, 1 thread", plain.reader, enc.reader);
+    row(
+        &format!("verify(), {cores} decompress threads"),
+        plain.verify,
+        enc.verify,
+    );
 }
 
 fn benches(c: &mut Criterion) {
     let data = copy_text(TOTAL);
     let chunks = chunks(&data);
-    let archive = write(Vec::new(), chunks.clone(), 2);
-    summary(&data, &chunks, &archive);
+    let key = Key::from_bytes([0x5a; 32]);
+    let archive = write(Vec::new(), chunks.clone(), 2, None);
+    let sealed = write(Vec::new(), chunks.clone(), 2, Some(&key));
+    summary(&data, &chunks, &archive, &sealed, &key);
 
     let mut g = c.benchmark_group("archive");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Bytes(data.len() as u64));
-    for threads in [1, 2] {
-        g.bench_function(format!("writer_{threads}_threads"), |b| {
-            b.iter_batched(
-                || chunks.clone(),
-                |input| write(std::io::sink(), input, threads),
-                BatchSize::PerIteration,
-            )
-        });
+    for (name, key) in [("", None), ("_encrypted", Some(&key))] {
+        for threads in [1, 2] {
+            g.bench_function(format!("writer_{threads}_threads{name}"), |b| {
+                b.iter_batched(
+                    || chunks.clone(),
+                    |input| write(std::io::sink(), input, threads, key),
+                    BatchSize::PerIteration,
+                )
+            });
+        }
     }
-    g.bench_function("reader", |b| b.iter(|| read(&archive)));
+    g.bench_function("reader", |b| b.iter(|| read(&archive, None)));
+    g.bench_function("reader_encrypted", |b| b.iter(|| read(&sealed, Some(&key))));
     g.bench_function("sha256", |b| b.iter(|| Sha256::digest(&data)));
     g.finish();
 }
