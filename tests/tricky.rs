@@ -715,7 +715,6 @@ async fn full_rollback_keeps_list_valued_database_settings() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: rows are appended to a table whose CREATE failed; /tmp/pgark-bugs.md T7"]
 async fn restore_over_an_existing_table_does_not_append_to_it() {
     let src = fresh_db().await;
     src.exec("CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1), (2)")
@@ -740,7 +739,6 @@ async fn restore_over_an_existing_table_does_not_append_to_it() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: a name with a newline injects SQL through the script's comments; /tmp/pgark-bugs.md T5"]
 async fn an_object_name_with_a_newline_cannot_inject_sql_into_the_script() {
     let src = fresh_db().await;
     src.exec(
@@ -784,7 +782,6 @@ async fn an_object_name_with_a_newline_cannot_inject_sql_into_the_script() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: TRUNCATE between snapshot and lock gives an empty table silently; /tmp/pgark-bugs.md T9"]
 async fn a_truncate_committed_after_the_snapshot_is_not_a_silently_empty_table() {
     let db = fresh_db().await;
     db.exec("CREATE TABLE public.busy (id int); INSERT INTO public.busy SELECT generate_series(1, 1000)")
@@ -1020,7 +1017,6 @@ async fn big_tables_split_on_both_sides_and_zero_column_tables_split_too() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: a table without columns 'does not exist' for partial rollback; /tmp/pgark-bugs.md T13"]
 async fn partial_rollback_of_a_zero_column_table() {
     let db = fresh_db().await;
     db.exec("CREATE TABLE public.nothing (); INSERT INTO public.nothing SELECT FROM generate_series(1, 10)")
@@ -1037,7 +1033,6 @@ async fn partial_rollback_of_a_zero_column_table() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: restore_test names its database by pid and second; /tmp/pgark-bugs.md T12"]
 async fn two_restore_tests_at_once_do_not_collide() {
     let src = fresh_db().await;
     src.exec("CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1)")
@@ -1103,7 +1098,6 @@ const PARTITION_TRIGGER: &str = "
     CREATE TRIGGER shout BEFORE INSERT ON public.parted FOR EACH ROW EXECUTE FUNCTION public.shout();";
 
 #[tokio::test]
-#[ignore = "BUG: on 13/14 partition clones of a trigger are internal and stay enabled while loading; /tmp/pgark-bugs.md T14"]
 async fn a_parent_trigger_does_not_fire_in_partitions_on_any_major() {
     let default = pgark_testkit::cluster().version_num() / 10000;
     for major in std::iter::once(default).chain(other_majors()) {
@@ -1177,7 +1171,6 @@ async fn partial_rollback_with_a_type_change_ignores_insert_rules() {
 const PINNED: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET bytea_output = hex; ";
 
 #[tokio::test]
-#[ignore = "BUG: compare digests depend on TimeZone/bytea_output (not pinned); /tmp/pgark-bugs.md T16"]
 async fn database_defaults_on_either_side_do_not_change_values() {
     let src = fresh_db().await;
     src.exec(&format!(
