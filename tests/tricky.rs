@@ -1648,3 +1648,50 @@ async fn column_compression_round_trips() {
     let (_dir, path) = archive_path();
     round_trip(&src, &path).await;
 }
+
+#[tokio::test]
+async fn a_database_with_an_odd_name_rolls_back_and_is_created() {
+    let anchor = fresh_db().await;
+    let cluster = anchor.cluster();
+    let name = format!("Tést \"db\" {}", std::process::id());
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    let admin = cluster.connect("postgres").await.unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {quoted}"))
+        .await
+        .unwrap();
+    let db = cluster.connect(&name).await.unwrap();
+    db.batch_execute("CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1), (2)")
+        .await
+        .unwrap();
+    let p = params(&anchor).with_dbname(&name);
+    let (_dir, path) = archive_path();
+    Dump::new(p.clone()).to_file(&path).await.unwrap();
+    db.batch_execute("DELETE FROM public.t").await.unwrap();
+    drop(db);
+    Rollback::new(p.clone(), &path).full().await.unwrap();
+    let db = cluster.connect(&name).await.unwrap();
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM public.t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+    drop(db);
+    admin
+        .batch_execute(&format!("DROP DATABASE {quoted} WITH (FORCE)"))
+        .await
+        .unwrap();
+    Restore::new(p.with_dbname("postgres"), &path)
+        .create(true)
+        .run()
+        .await
+        .unwrap();
+    let db = cluster.connect(&name).await.unwrap();
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM public.t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+}
