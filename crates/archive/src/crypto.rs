@@ -58,7 +58,6 @@ enum Secret {
     Raw(Secret32),
     Passphrase {
         text: Zeroizing<String>,
-        cost: Argon2Cost,
         /// The last derivation, so opening one archive several times (list,
         /// then restore) runs the deliberately slow Argon2id only once.
         last: Mutex<Option<Derived>>,
@@ -102,17 +101,12 @@ impl Key {
     /// Each archive written gets a new random salt; Argon2id (64 MiB, 3
     /// passes, about 0.3 s) runs when an archive is created or opened.
     pub fn from_passphrase(passphrase: &str) -> Result<Key, ArchiveError> {
-        Key::passphrase_with_cost(passphrase, WRITE_COST)
-    }
-
-    fn passphrase_with_cost(passphrase: &str, cost: Argon2Cost) -> Result<Key, ArchiveError> {
         if passphrase.is_empty() {
             return Err(ArchiveError::EmptyPassphrase);
         }
         Ok(Key {
             secret: Secret::Passphrase {
                 text: Zeroizing::new(passphrase.to_owned()),
-                cost,
                 last: Mutex::new(None),
             },
         })
@@ -125,10 +119,14 @@ impl Key {
     ) -> Result<(Vec<u8>, BlockCipher), ArchiveError> {
         let (kdf, master) = match &self.secret {
             Secret::Raw(bytes) => (Kdf::RawKey, bytes.clone()),
-            Secret::Passphrase { cost, .. } => {
+            Secret::Passphrase { text, last } => {
                 let salt = random_bytes::<SALT_LEN>()?.to_vec();
-                let master = self.derive(&salt, *cost)?;
-                (Kdf::Argon2id { salt, cost: *cost }, master)
+                let master = derive(text, last, &salt, WRITE_COST)?;
+                let kdf = Kdf::Argon2id {
+                    salt,
+                    cost: WRITE_COST,
+                };
+                (kdf, master)
             }
         };
         let (cipher, key_check) = BlockCipher::new(&master, archive_id);
@@ -145,7 +143,9 @@ impl Key {
         };
         match (&self.secret, kdf) {
             (Secret::Raw(bytes), Kdf::RawKey) => Ok(bytes.clone()),
-            (Secret::Passphrase { .. }, Kdf::Argon2id { salt, cost }) => self.derive(salt, *cost),
+            (Secret::Passphrase { text, last }, Kdf::Argon2id { salt, cost }) => {
+                derive(text, last, salt, *cost)
+            }
             (Secret::Raw(_), Kdf::Argon2id { .. }) => Err(wrong(
                 "the archive was encrypted with a passphrase, not a key file",
             )),
@@ -153,24 +153,6 @@ impl Key {
                 "the archive was encrypted with a key file, not a passphrase",
             )),
         }
-    }
-
-    /// Argon2id of the passphrase; the last result is reused for the same salt.
-    fn derive(&self, salt: &[u8], cost: Argon2Cost) -> Result<Secret32, ArchiveError> {
-        let Secret::Passphrase { text, last, .. } = &self.secret else {
-            unreachable!("only a passphrase is derived")
-        };
-        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = last.as_ref().filter(|d| d.salt == salt && d.cost == cost) {
-            return Ok(d.master.clone());
-        }
-        let master = argon2id(text.as_bytes(), salt, cost)?;
-        *last = Some(Derived {
-            salt: salt.to_vec(),
-            cost,
-            master: master.clone(),
-        });
-        Ok(master)
     }
 
     fn describe(&self) -> &'static str {
@@ -185,9 +167,8 @@ impl Clone for Key {
     fn clone(&self) -> Self {
         let secret = match &self.secret {
             Secret::Raw(bytes) => Secret::Raw(bytes.clone()),
-            Secret::Passphrase { text, cost, last } => Secret::Passphrase {
+            Secret::Passphrase { text, last } => Secret::Passphrase {
                 text: text.clone(),
-                cost: *cost,
                 last: Mutex::new(last.lock().unwrap_or_else(|p| p.into_inner()).clone()),
             },
         };
@@ -199,6 +180,26 @@ impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Key({}, redacted)", self.describe())
     }
+}
+
+/// Argon2id of the passphrase; the last result is reused for the same salt.
+fn derive(
+    passphrase: &str,
+    last: &Mutex<Option<Derived>>,
+    salt: &[u8],
+    cost: Argon2Cost,
+) -> Result<Secret32, ArchiveError> {
+    let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(d) = last.as_ref().filter(|d| d.salt == salt && d.cost == cost) {
+        return Ok(d.master.clone());
+    }
+    let master = argon2id(passphrase.as_bytes(), salt, cost)?;
+    *last = Some(Derived {
+        salt: salt.to_vec(),
+        cost,
+        master: master.clone(),
+    });
+    Ok(master)
 }
 
 /// 32 raw bytes, or 64 hex digits and an optional newline; 32 bytes that are

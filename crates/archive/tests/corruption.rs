@@ -212,6 +212,17 @@ fn a_future_major_version_is_refused_clearly() {
     }
 }
 
+/// 1.0 archives differ from unencrypted 1.1 ones only in the minor version.
+#[test]
+fn a_1_0_archive_is_read() {
+    let (mut bytes, trailer) = small_archive();
+    bytes[10..12].copy_from_slice(&0u16.to_le_bytes());
+    reseal_header(&mut bytes);
+    let report = verify(&bytes[..]).unwrap();
+    assert_eq!(report.format_version, (1, 0));
+    assert_eq!(report.contents.unwrap().trailer, trailer);
+}
+
 #[test]
 fn a_higher_minor_version_is_read() {
     let (mut bytes, trailer) = small_archive();
