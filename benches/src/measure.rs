@@ -127,3 +127,14 @@ pub fn server_cpu(postmaster: u32) -> Result<f64> {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     Ok(ticks as f64 / hz)
 }
+
+/// Processes the postmaster has started and not yet reaped (zombies stay
+/// listed until it has).
+pub fn server_children(postmaster: u32) -> Vec<u32> {
+    let path = format!("/proc/{postmaster}/task/{postmaster}/children");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}

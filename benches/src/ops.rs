@@ -259,39 +259,31 @@ impl Bench<'_> {
         self.sql("CHECKPOINT").await?;
         measure::settle(self.drop_caches);
         let before = measure::server_cpu(self.postmaster)?;
+        let resident = measure::server_children(self.postmaster);
         let scratch = self.scratch();
         let (mut sample, stdout) = tokio::task::block_in_place(|| measure::run(cmd, &scratch))?;
-        self.wait_for_backends().await?;
+        self.wait_for_backends(&resident).await?;
         sample.server_cpu = measure::server_cpu(self.postmaster)? - before;
         sample.wall += extra_wall.as_secs_f64();
         Ok((sample, stdout))
     }
 
-    /// Backends count in the postmaster's CPU only once they have exited.
-    async fn wait_for_backends(&self) -> Result<()> {
+    /// Backends count in the postmaster's CPU only once it has reaped them:
+    /// waits until it has no children but those it had before the run
+    /// (its own background processes, and this harness's connection).
+    async fn wait_for_backends(&self, resident: &[u32]) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let row = self
-                .admin
-                .query_one(
-                    "SELECT count(*) FROM pg_catalog.pg_stat_activity \
-                     WHERE backend_type IN ('client backend', 'parallel worker') \
-                       AND pid <> pg_catalog.pg_backend_pid()",
-                    &[],
-                )
-                .await
-                .map_err(|e| BenchError::pg("counting backends", &e))?;
-            if row.get::<_, i64>(0) == 0 {
-                // Exited, but the postmaster may not have reaped them yet.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            let children = measure::server_children(self.postmaster);
+            if children.iter().all(|c| resident.contains(c)) {
                 return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(BenchError::new(
-                    "client backends still running 30 s after the client exited",
+                    "server backends still running 30 s after the client exited",
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
