@@ -136,6 +136,12 @@ async fn tricky_values_names_and_shapes_round_trip() {
     let src = tricky_db().await;
     let (_dir, path) = archive_path();
     let dst = round_trip(&src, &path).await;
+    let server = params(&src).with_dbname("postgres");
+    let checks = pgark::restore_test(&server, &path, 2).await.unwrap();
+    assert!(
+        checks.len() > 20 && checks.iter().all(|c| c.ok()),
+        "{checks:?}"
+    );
     // Physical column order of the inheritance child survives (row text follows it).
     let kid = "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'tricky.kid'::regclass AND attnum > 0 AND NOT attisdropped";
     assert_eq!(src.query_strings(kid).await, dst.query_strings(kid).await);
