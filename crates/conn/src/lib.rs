@@ -54,10 +54,23 @@ pub async fn connect(p: &ConnParams) -> Result<Client, ConnError> {
         cfg.password(pw);
     }
     let tls = tls::RustlsConnect::new(p)?;
-    let (client, connection) = cfg.connect(tls).await.map_err(|e| ConnError::Connect {
+    let fail = |reason: String| ConnError::Connect {
         target: p.to_string(),
-        reason: describe(&e),
-    })?;
+        reason,
+    };
+    // libpq's connect_timeout bounds the whole attempt (TLS, startup,
+    // authentication), not only the TCP connect that tokio-postgres times.
+    let attempt = cfg.connect(tls);
+    let connected = match p.connect_timeout {
+        Some(t) => tokio::time::timeout(t, attempt).await.map_err(|_| {
+            fail(format!(
+                "timeout expired after {} s (connect_timeout)",
+                t.as_secs()
+            ))
+        })?,
+        None => attempt.await,
+    };
+    let (client, connection) = connected.map_err(|e| fail(describe(&e)))?;
     // Errors of the connection itself surface on the client's next call.
     tokio::spawn(connection);
     Ok(client)
@@ -117,7 +130,9 @@ fn session_sql(purpose: Purpose, server_version_num: i32) -> String {
         sql.push_str("SET transaction_timeout = 0; ");
     }
     match purpose {
-        Purpose::Dump => sql.push_str("SET synchronize_seqscans = off; "),
+        // TimeZone and bytea_output shape COPY text (both forms are exact):
+        // pinned, so the same rows give the same bytes on any server.
+        Purpose::Dump => sql.push_str("SET synchronize_seqscans = off; SET TimeZone = 'UTC'; SET bytea_output = 'hex'; "),
         Purpose::Restore => sql.push_str(
             "SET standard_conforming_strings = on; SELECT pg_catalog.set_config('search_path', '', false); \
              SET check_function_bodies = false; SET xmloption = content; \

@@ -47,6 +47,24 @@ impl Plan {
                 )));
             }
         }
+        // Like pg_dump: include patterns that together match nothing are an error,
+        // not an empty backup.
+        let nothing = !catalog
+            .objects
+            .iter()
+            .any(|o| o.schema.is_some() || o.kind == "SCHEMA");
+        if nothing && !opts.catalog.tables.is_empty() {
+            return Err(ExportError::Options(format!(
+                "-t: no table matches {}",
+                opts.catalog.tables.join(", ")
+            )));
+        }
+        if nothing && !opts.catalog.schemas.is_empty() {
+            return Err(ExportError::Options(format!(
+                "-n: no schema matches {}",
+                opts.catalog.schemas.join(", ")
+            )));
+        }
         let first_id = catalog.objects.len() as u32;
         let mut entries: Vec<DataEntry> = if opts.schema_only {
             Vec::new()

@@ -74,6 +74,7 @@ impl Leader {
         };
         leader.check_select(params).await?;
         leader.lock_tables(opts).await?;
+        leader.check_not_rewritten().await?;
         Ok(leader)
     }
 
@@ -102,6 +103,37 @@ impl Leader {
         Err(ExportError::NoSelect {
             role: params.user.clone(),
             tables: names.join(", "),
+        })
+    }
+
+    /// TRUNCATE and table rewrites are not MVCC-safe: one committed between
+    /// the snapshot and the locks would make the dump read an empty or new
+    /// relation as if it were the snapshot's. The snapshot's pg_class still
+    /// has the old file number; the relation cache has the current one.
+    async fn check_not_rewritten(&self) -> Result<(), ExportError> {
+        let oids: Vec<u32> = self.catalog.tables.iter().map(|t| t.oid).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT c.oid::pg_catalog.regclass::text FROM pg_catalog.pg_class c \
+                 WHERE c.oid = ANY($1) AND c.relfilenode <> 0 \
+                   AND c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)",
+                &[&oids],
+            )
+            .await
+            .map_err(|e| {
+                ExportError::server("checking for tables rewritten during the dump", &e)
+            })?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        Err(ExportError::Server {
+            what: "taking a consistent snapshot".into(),
+            reason: format!(
+                "{} truncated or rewritten by another session after the snapshot was taken; run the dump again",
+                names.join(", ")
+            ),
         })
     }
 

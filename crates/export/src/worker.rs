@@ -171,7 +171,14 @@ fn copy_sql(entry: &DataEntry, unit: &Unit) -> String {
         .collect();
     let mut conds = Vec::new();
     if let Some(f) = &t.copy_filter {
-        conds.push(format!("({f})"));
+        // extcondition is a whole WHERE clause (pg_extension_config_dump's
+        // argument), e.g. PostGIS's "WHERE NOT (srid BETWEEN ...)".
+        let f = f.trim();
+        let cond = match f.get(..5) {
+            Some(w) if w.eq_ignore_ascii_case("where") => &f[5..],
+            _ => f,
+        };
+        conds.push(format!("({cond})"));
     }
     if let Some((start, end)) = unit.pages {
         conds.push(format!("ctid >= '({start},0)'::pg_catalog.tid"));

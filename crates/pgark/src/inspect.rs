@@ -87,10 +87,13 @@ pub async fn restore_test(
     jobs: usize,
 ) -> Result<Vec<TableCheck>, Error> {
     let source = Source::open(archive.as_ref())?;
+    // Unique within the process too: several tests may run at once.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let name = format!(
-        "pgark_verify_{}_{}",
+        "pgark_verify_{}_{}_{}",
         std::process::id(),
-        chrono::Utc::now().timestamp()
+        chrono::Utc::now().timestamp_micros(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     pgark_restore::create_database(server, &source, Some(&name)).await?;
     let target = server.with_dbname(&name);

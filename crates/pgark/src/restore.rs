@@ -181,6 +181,13 @@ impl Rollback {
         self
     }
 
+    /// Full rollback: go ahead although the database holds objects the
+    /// archive lists as not dumped (large objects, ...); the swap destroys them.
+    pub fn accept_loss(mut self, yes: bool) -> Self {
+        self.opts.accept_loss = yes;
+        self
+    }
+
     /// The zone of `timestamp` values when a column is now `timestamptz` (default UTC).
     pub fn time_zone(mut self, zone: impl Into<String>) -> Self {
         self.tables.time_zone = zone.into();

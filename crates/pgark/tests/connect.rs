@@ -229,6 +229,7 @@ async fn passwords_come_from_pgpassword_the_url_and_pgpass() {
         "warns about the file's mode: {}",
         out.stderr
     );
+    assert!(!out.stderr.contains(password), "{}", out.stderr);
 
     // PGPASSFILE names another file; PGPASSWORD wins over it.
     let elsewhere = home.path().join("passwords");

@@ -796,3 +796,48 @@ async fn running_out_of_server_connections_fails_cleanly() {
     out.expect_error(&["too many clients"]);
     assert!(dir_entries(dir.path()).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_mid_single_transaction_restore_or_partial_rollback_changes_nothing() {
+    let archive = big_archive().await;
+    let target = small_db().await;
+    let before = db_state(&target).await;
+    let admin = cluster().connect("postgres").await.unwrap();
+    let mut child = pgark([
+        "restore",
+        "-q",
+        "-1",
+        "-j",
+        "1",
+        "-d",
+        &target.url(),
+        s(archive),
+    ])
+    .spawn()
+    .unwrap();
+    wait_for_statement(&admin, &target.name, "COPY", &mut child).await;
+    signal(&child, libc::SIGINT);
+    finish(child).await.expect_code(130);
+    assert_eq!(sessions_left(&admin, &target.name).await, 0);
+    assert_unchanged(&target, &before).await;
+
+    let (name, _dir, file, _) = changed_after_backup().await;
+    let changed = fingerprint(&name).await;
+    let mut child = pgark([
+        "rollback",
+        "--yes",
+        "-q",
+        "-t",
+        "public.big",
+        "-d",
+        &cluster().url(&name),
+        s(&file),
+    ])
+    .spawn()
+    .unwrap();
+    wait_for_statement(&admin, &name, "COPY", &mut child).await;
+    signal(&child, libc::SIGINT);
+    finish(child).await.expect_code(130);
+    assert_eq!(sessions_left(&admin, &name).await, 0);
+    assert_eq!(fingerprint(&name).await, changed, "rows changed");
+}

@@ -18,6 +18,8 @@ pub(crate) struct Run<'a> {
     /// TABLE entries created by this restore: their data can be loaded with
     /// TRUNCATE + COPY FREEZE.
     pub(crate) created_tables: BTreeSet<u32>,
+    /// Entries selected for this restore.
+    pub(crate) total: usize,
 }
 
 impl Run<'_> {
@@ -38,7 +40,16 @@ impl Run<'_> {
                     error,
                 });
                 if self.opts.exit_on_error || self.opts.single_transaction {
-                    Err(RestoreError::Incomplete(Box::new(self.report.clone())))
+                    let mut report = self.report.clone();
+                    if self.opts.single_transaction {
+                        // The transaction rolls back: nothing stays restored.
+                        report.rolled_back = true;
+                        report.entries_restored = 0;
+                        report.rows = 0;
+                    }
+                    report.not_attempted =
+                        self.total - report.entries_restored - report.failed.len();
+                    Err(RestoreError::Incomplete(Box::new(report)))
                 } else {
                     Ok(())
                 }
@@ -93,6 +104,7 @@ pub(crate) async fn run(
         opts,
         report: RestoreReport::default(),
         created_tables: BTreeSet::new(),
+        total: sel.entries.len(),
     };
     if opts.single_transaction {
         leader
@@ -154,10 +166,27 @@ async fn run_sections(
         done += group.len();
         run.progress("pre-data", done, pre.len());
     }
-    let data: Vec<&TocEntry> = sel
-        .section(Section::Data)
-        .filter(|e| e.copy.is_some())
+    // Rows go only into tables this restore created, or that the selection
+    // does not create (--data-only): never into a table whose CREATE failed
+    // and that existed already with other rows.
+    let tables_in_selection: BTreeSet<u32> = sel
+        .entries
+        .iter()
+        .filter(|e| e.kind == "TABLE")
+        .map(|e| e.id)
         .collect();
+    let mut data: Vec<&TocEntry> = Vec::new();
+    for e in sel.section(Section::Data).filter(|e| e.copy.is_some()) {
+        let failed_table = e
+            .deps
+            .iter()
+            .any(|d| tables_in_selection.contains(d) && !run.created_tables.contains(d));
+        if failed_table {
+            run.record(e, Err("not loaded: its table could not be created".into()))?;
+        } else {
+            data.push(e);
+        }
+    }
     if run.opts.single_transaction {
         load::serial(leader, source, &data, run).await?;
     } else {

@@ -51,6 +51,9 @@ pub struct RestoreOptions {
     pub no_privileges: bool,
     /// `SET ROLE` after connecting.
     pub role: Option<String>,
+    /// Full rollback only: go ahead even though the database holds objects
+    /// the archive could not (large objects, ...), which the swap destroys.
+    pub accept_loss: bool,
     pub progress: Option<ProgressFn>,
 }
 
@@ -69,6 +72,7 @@ impl Default for RestoreOptions {
             no_owner: false,
             no_privileges: false,
             role: None,
+            accept_loss: false,
             progress: None,
         }
     }
@@ -94,6 +98,8 @@ pub struct RestoreReport {
     pub failed: Vec<Failure>,
     /// Entries not attempted because the restore stopped early.
     pub not_attempted: usize,
+    /// A single-transaction restore failed: everything was rolled back.
+    pub rolled_back: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -123,7 +129,7 @@ pub enum RestoreError {
     Refused(String),
     #[error("{what}: {reason}")]
     Server { what: String, reason: String },
-    #[error("restore failed: {} of {} entries failed, first: {}: {}", .0.failed.len(), .0.failed.len() + .0.entries_restored, .0.failed[0].entry, .0.failed[0].error)]
+    #[error("restore failed: {} of {} entries failed{}, first: {}: {}", .0.failed.len(), .0.entries_restored + .0.failed.len() + .0.not_attempted, if .0.rolled_back { " (rolled back: nothing was restored)" } else { "" }, .0.failed[0].entry, .0.failed[0].error)]
     Incomplete(Box<RestoreReport>),
     #[error("{0}")]
     Io(String),

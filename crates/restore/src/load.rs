@@ -328,18 +328,41 @@ pub(crate) async fn stream_copy(
         .await
         .map_err(|e| pgark_conn::describe(&e))?;
     futures::pin_mut!(sink);
+    let mut received = 0;
     while let Some(data) = chunks.recv().await {
-        // Dropping the sink without finish() aborts the COPY on the server.
+        // Returning early drops the sink without finish(): the server aborts the COPY.
         let data = data.map_err(|e| e.to_string())?;
+        if has_end_marker(&data) {
+            return Err("an archive chunk holds a COPY end-of-data line (\\.), which COPY never writes: refusing".into());
+        }
         sink.send(data)
             .await
             .map_err(|e| pgark_conn::describe(&e))?;
+        received += 1;
     }
-    sink.as_mut()
+    if received != unit.chunks.len() {
+        return Err(format!(
+            "only {received} of {} chunks could be read",
+            unit.chunks.len()
+        ));
+    }
+    let stored = sink
+        .as_mut()
         .finish()
         .await
         .map_err(|e| pgark_conn::describe(&e))?;
+    if stored != rows {
+        return Err(format!(
+            "the server stored {stored} rows, the archive holds {rows}"
+        ));
+    }
     Ok(rows)
+}
+
+/// A line `\.` ends COPY data early; COPY TO never writes one (it doubles
+/// every backslash), so only a damaged or crafted archive has it.
+pub(crate) fn has_end_marker(data: &[u8]) -> bool {
+    data.starts_with(b"\\.\n") || memchr::memmem::find(data, b"\n\\.\n").is_some()
 }
 
 /// Reads and decompresses chunks on a blocking thread, two ahead of the COPY.

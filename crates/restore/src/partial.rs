@@ -386,6 +386,17 @@ async fn target_columns(
     client: &Client,
     target: &str,
 ) -> Result<Vec<(String, String)>, RestoreError> {
+    let what = || format!("reading the columns of {target}");
+    let exists: bool = client
+        .query_one("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[&target])
+        .await
+        .map_err(|e| RestoreError::server(what(), &e))?
+        .get(0);
+    if !exists {
+        return Err(RestoreError::Refused(format!(
+            "table {target} does not exist in the target database"
+        )));
+    }
     let rows = client
         .query(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) \
@@ -394,12 +405,7 @@ async fn target_columns(
             &[&target],
         )
         .await
-        .map_err(|e| RestoreError::server(format!("reading the columns of {target}"), &e))?;
-    if rows.is_empty() {
-        return Err(RestoreError::Refused(format!(
-            "table {target} does not exist in the target database"
-        )));
-    }
+        .map_err(|e| RestoreError::server(what(), &e))?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 

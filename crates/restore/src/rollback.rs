@@ -32,6 +32,7 @@ pub async fn rollback_database(
             describe_selection(&meta.options)
         )));
     }
+    refuse_losses(source, opts)?;
     let sel = Selection::new(
         source,
         &RestoreOptions {
@@ -231,7 +232,7 @@ pub async fn create_database(
 async fn swap(admin: &Client, target: &str, fresh: &str) -> Result<(), RestoreError> {
     let old = side_name(target, "old");
     let (t, f, o) = (quote_ident(target), quote_ident(fresh), quote_ident(&old));
-    let carry = carry_over_sql(admin, target, fresh).await?;
+    let (carry, comment) = carry_over_sql(admin, target, fresh).await?;
     admin
         .batch_execute(&carry)
         .await
@@ -252,14 +253,31 @@ async fn swap(admin: &Client, target: &str, fresh: &str) -> Result<(), RestoreEr
             .await;
         return Err(e);
     }
-    admin
+    if let Err(e) = admin
         .batch_execute(&format!("ALTER DATABASE {f} RENAME TO {t}"))
         .await
-        .map_err(server("moving the rebuilt database into place"))?;
+    {
+        // Never leave nothing under the target's name: put the old one back.
+        let _ = admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {o} RENAME TO {t}; ALTER DATABASE {t} WITH ALLOW_CONNECTIONS true"
+            ))
+            .await;
+        return Err(RestoreError::server(
+            "moving the rebuilt database into place (the old one is back in place)",
+            &e,
+        ));
+    }
+    admin
+        .batch_execute(&comment)
+        .await
+        .map_err(server("carrying the database's comment over"))?;
     admin
         .batch_execute(&format!("DROP DATABASE {o} WITH (FORCE)"))
         .await
-        .map_err(server("dropping the old database"))
+        .map_err(server(
+            "dropping the old database (the rollback itself is done)",
+        ))
 }
 
 async fn rename_away(admin: &Client, target: &str, t: &str, o: &str) -> Result<(), RestoreError> {
@@ -292,7 +310,11 @@ async fn rename_away(admin: &Client, target: &str, t: &str, o: &str) -> Result<(
     }
 }
 
-async fn carry_over_sql(admin: &Client, target: &str, fresh: &str) -> Result<String, RestoreError> {
+async fn carry_over_sql(
+    admin: &Client,
+    target: &str,
+    fresh: &str,
+) -> Result<(String, String), RestoreError> {
     let f = quote_ident(fresh);
     let row = admin
         .query_one(
@@ -307,16 +329,12 @@ async fn carry_over_sql(admin: &Client, target: &str, fresh: &str) -> Result<Str
     let (limit, comment, owner, settings): (i32, Option<String>, String, Option<Vec<String>>) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
     let mut sql = format!("ALTER DATABASE {f} CONNECTION LIMIT {limit};");
-    sql.push_str(&match comment {
-        Some(c) => format!("COMMENT ON DATABASE {f} IS {};", quote_literal(&c)),
-        None => format!("COMMENT ON DATABASE {f} IS NULL;"),
-    });
     for s in settings.unwrap_or_default() {
         if let Some((k, v)) = s.split_once('=') {
             sql.push_str(&format!(
                 "ALTER DATABASE {f} SET {} = {};",
                 quote_ident(k),
-                quote_literal(v)
+                setting_value(k, v)
             ));
         }
     }
@@ -329,7 +347,35 @@ async fn carry_over_sql(admin: &Client, target: &str, fresh: &str) -> Result<Str
         fq = quote_literal(&f),
         oq = quote_literal(&quote_ident(&owner)),
     ));
-    Ok(sql)
+    // The comment is carried after the swap: until then the rebuilt
+    // database keeps the mark that lets a later attempt clean it up.
+    let t = quote_ident(target);
+    let comment = match comment {
+        Some(c) => format!("COMMENT ON DATABASE {t} IS {};", quote_literal(&c)),
+        None => format!("COMMENT ON DATABASE {t} IS NULL;"),
+    };
+    Ok((sql, comment))
+}
+
+/// A setting's value as SQL. List settings (search_path, ...) are stored
+/// flattened ("a, b"): each element is quoted on its own, as pg_dump does,
+/// or the list would come back as one strange name.
+fn setting_value(name: &str, value: &str) -> String {
+    const LISTS: [&str; 4] = [
+        "search_path",
+        "temp_tablespaces",
+        "session_preload_libraries",
+        "local_preload_libraries",
+    ];
+    if LISTS.contains(&name.to_ascii_lowercase().as_str()) {
+        let items: Vec<String> = value
+            .split(',')
+            .map(|i| quote_literal(i.trim().trim_matches('"')))
+            .collect();
+        items.join(", ")
+    } else {
+        quote_literal(value)
+    }
 }
 
 /// GRANTs on the old database (CONNECT, TEMP, CREATE) repeated on the new one;
@@ -382,4 +428,23 @@ fn describe_selection(options: &std::collections::BTreeMap<String, String>) -> S
     } else {
         used.join(" ")
     }
+}
+
+/// The swap drops the old database, and with it whatever the archive could
+/// not hold: say so before, unless the caller accepted it.
+fn refuse_losses(source: &Source, opts: &RestoreOptions) -> Result<(), RestoreError> {
+    let lost: Vec<String> = source
+        .meta()
+        .unsupported
+        .iter()
+        .filter(|u| u.kind != "TABLESPACE")
+        .map(|u| format!("{} {}", u.kind, u.name))
+        .collect();
+    if lost.is_empty() || opts.accept_loss {
+        return Ok(());
+    }
+    Err(RestoreError::Refused(format!(
+        "the archive could not hold {}; a full rollback would destroy them (accept with --accept-loss)",
+        lost.join(", ")
+    )))
 }

@@ -2,7 +2,7 @@
 //! same statements a restore would run, with the data as COPY blocks.
 
 use crate::ddl::{describe, entry_sql};
-use crate::load::copy_sql;
+use crate::load::{copy_sql, has_end_marker};
 use crate::select::Selection;
 use crate::source::Source;
 use crate::{RestoreError, RestoreOptions};
@@ -36,9 +36,9 @@ pub fn write_script<W: Write>(
     writeln!(
         out,
         "--\n-- pgark script of database \"{}\", dumped {} from PostgreSQL {}\n--\n",
-        meta.database,
+        comment_text(&meta.database),
         meta.started_at.to_rfc3339(),
-        meta.server_version
+        comment_text(&meta.server_version)
     )
     .map_err(io)?;
     out.write_all(HEADER.as_bytes()).map_err(io)?;
@@ -56,6 +56,12 @@ pub fn write_script<W: Write>(
     out.flush().map_err(io)
 }
 
+/// Names can hold newlines: in a `--` comment one would end the comment
+/// and let the rest of the name run as SQL.
+fn comment_text(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
 fn write_entry<W: Write>(
     source: &Source,
     out: &mut W,
@@ -63,7 +69,13 @@ fn write_entry<W: Write>(
     opts: &RestoreOptions,
 ) -> Result<(), RestoreError> {
     let io = |err: std::io::Error| RestoreError::Io(format!("writing the script: {err}"));
-    writeln!(out, "\n-- {} (entry {})\n", describe(e), e.id).map_err(io)?;
+    writeln!(
+        out,
+        "\n-- {} (entry {})\n",
+        comment_text(&describe(e)),
+        e.id
+    )
+    .map_err(io)?;
     let Some(spec) = &e.copy else {
         return writeln!(out, "{}", entry_sql(e, opts)).map_err(io);
     };
@@ -74,6 +86,12 @@ fn write_entry<W: Write>(
             .read(&mut file, &at)?
             .decompress()
             .map_err(|err| source.archive_error(err))?;
+        if has_end_marker(&data) {
+            return Err(RestoreError::Refused(format!(
+                "archive chunk {} of entry {} holds a COPY end-of-data line, which COPY never writes: refusing a damaged or crafted archive",
+                at.seq, e.id
+            )));
+        }
         out.write_all(&data).map_err(io)?;
     }
     writeln!(out, "\\.").map_err(io)

@@ -1,7 +1,9 @@
 //! User triggers off while rows are loaded into a table that already has
 //! them (a BEFORE INSERT trigger would change restored rows, an audit
 //! trigger would log rows that were never inserted), then back as they were.
-//! Internal triggers (foreign keys) stay on.
+//! Internal triggers (foreign keys) stay on; a partition's clone of its
+//! parent's trigger counts as a user trigger (up to PostgreSQL 14 it is
+//! marked internal).
 
 use crate::RestoreError;
 use pgark_catalog::quote_ident;
@@ -14,7 +16,7 @@ pub(crate) async fn disable(client: &Client, targets: &[&str]) -> Result<String,
         .query(
             "SELECT t.tgrelid::pg_catalog.regclass::text, t.tgname, t.tgenabled::text \
              FROM pg_catalog.pg_trigger t \
-             WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' \
+             WHERE (NOT t.tgisinternal OR (t.tgparentid <> 0 AND t.tgconstraint = 0)) AND t.tgenabled <> 'D' \
                AND t.tgrelid = ANY (SELECT pg_catalog.to_regclass(x)::oid FROM pg_catalog.unnest($1::text[]) x)",
             &[&targets],
         )

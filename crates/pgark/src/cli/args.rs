@@ -176,6 +176,10 @@ pub struct RollbackArgs {
     /// Zone of `timestamp` values when a column is now `timestamptz`.
     #[arg(long, default_value = "UTC")]
     pub time_zone: String,
+    /// Full rollback even though the archive lists objects it could not
+    /// hold (large objects, ...): the old database and they are dropped.
+    #[arg(long)]
+    pub accept_loss: bool,
     #[command(flatten)]
     pub out: Output,
 }

@@ -22,8 +22,13 @@ pub async fn run(args: Args) -> Result<(), Error> {
 /// Prints what a failed restore did and did not do, before the error line.
 pub fn print_failures(e: &Error) {
     if let Some(report) = e.restore_report() {
+        let rolled_back = if report.rolled_back {
+            " (single transaction rolled back)"
+        } else {
+            ""
+        };
         eprintln!(
-            "pgark: {} entries restored, {} failed, {} not attempted:",
+            "pgark: {} entries restored{rolled_back}, {} failed, {} not attempted:",
             report.entries_restored,
             report.failed.len(),
             report.not_attempted
@@ -193,6 +198,7 @@ async fn rollback(a: RollbackArgs) -> Result<(), Error> {
     };
     confirm(&what, &params.dbname, a.yes)?;
     let rb = pgark::Rollback::new(params, &a.archive)
+        .accept_loss(a.accept_loss)
         .jobs(a.jobs)
         .time_zone(a.time_zone);
     let started = std::time::Instant::now();
