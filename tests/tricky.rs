@@ -699,7 +699,6 @@ async fn full_rollback_from_a_partial_archive_keeps_what_it_does_not_hold() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: full rollback turns search_path = a, b into one schema \"a, b\"; /tmp/pgark-bugs.md T6"]
 async fn full_rollback_keeps_list_valued_database_settings() {
     let db = fresh_db().await;
     db.exec(&format!(
@@ -1305,7 +1304,6 @@ async fn every_kind_and_tricky_through_clean_restore_full_rollback_and_script() 
 }
 
 #[tokio::test]
-#[ignore = "BUG: full rollback drops the live large objects the archive lists as not dumped; /tmp/pgark-bugs.md T17"]
 async fn full_rollback_does_not_silently_destroy_what_the_archive_could_not_hold() {
     let db = fresh_db().await;
     db.exec("CREATE TABLE public.docs (id int, blob oid); INSERT INTO public.docs SELECT 1, lo_from_bytea(0, 'large object body')")
@@ -1524,7 +1522,7 @@ async fn a_foreign_table_is_not_read_and_its_server_is_a_warning() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: extension config table filters are wrapped as WHERE (WHERE ...), the dump fails; /tmp/pgark-bugs.md T19"]
+#[ignore = "BUG: partial rollback TRUNCATEs an extension config table, deleting the rows the extension installed; /tmp/pgark-bugs.md T19"]
 async fn partial_rollback_of_an_extension_configuration_table_keeps_the_extensions_rows() {
     let db = fresh_db().await;
     // What pg_extension_config_dump() does from an extension script: only
