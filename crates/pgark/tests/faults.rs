@@ -841,3 +841,32 @@ async fn sigint_mid_single_transaction_restore_or_partial_rollback_changes_nothi
     assert_eq!(sessions_left(&admin, &name).await, 0);
     assert_eq!(fingerprint(&name).await, changed, "rows changed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_rollback_ends_other_sessions_only_once_the_rebuild_succeeded() {
+    let (name, _dir, file, backed_up) = changed_after_backup().await;
+    let admin = cluster().connect("postgres").await.unwrap();
+    let app = cluster().connect(&name).await.unwrap();
+    app.batch_execute("BEGIN; SELECT count(*) FROM public.big")
+        .await
+        .unwrap();
+    let mut child = full_rollback(&name, &file).spawn().unwrap();
+    let side = format!("{name}_pgark_new");
+    let pid = wait_for_statement(&admin, &side, "COPY", &mut child).await;
+    signal(&child, libc::SIGSTOP);
+    wait_until_blocked_on_client(&admin, pid).await;
+    // Mid-rebuild, the application's session and transaction are untouched.
+    app.query_one("SELECT count(*) FROM public.big", &[])
+        .await
+        .expect("the application's session survives the rebuild");
+    signal(&child, libc::SIGCONT);
+    finish_within(child, Duration::from_secs(120), "full rollback")
+        .await
+        .expect_ok();
+    assert!(
+        app.query_one("SELECT 1", &[]).await.is_err(),
+        "the old database's sessions are ended at the swap"
+    );
+    assert_eq!(fingerprint(&name).await, backed_up);
+    assert_eq!(databases_named(&name).await, [name.as_str()], "leftovers");
+}
