@@ -1718,3 +1718,38 @@ async fn full_rollback_keeps_a_search_path_element_with_a_comma_and_a_quote() {
     assert_eq!(db.query_strings(show).await, before);
     assert_eq!(count(&db, "SELECT count(*) FROM items").await, 0);
 }
+
+#[tokio::test]
+async fn split_dumps_lose_no_row_on_other_majors() {
+    for major in other_majors() {
+        let src = pgark_testkit::fresh_db_for_major(major).await;
+        src.exec(
+            "CREATE TABLE public.holes (id bigint PRIMARY KEY, payload text) WITH (fillfactor = 50);
+             INSERT INTO public.holes SELECT g, repeat(md5(g::text), 3) FROM generate_series(1, 50000) g;
+             DELETE FROM public.holes WHERE id BETWEEN 10000 AND 30000 OR id % 13 = 0;",
+        )
+        .await;
+        src.exec("VACUUM ANALYZE public.holes").await;
+        src.exec("INSERT INTO public.holes SELECT g, 'late' FROM generate_series(50001, 51000) g")
+            .await;
+        let (_dir, path) = archive_path();
+        let report = Dump::new(params(&src))
+            .jobs(2)
+            .split_bytes(128 << 10)
+            .to_file(&path)
+            .await
+            .unwrap();
+        assert_eq!(
+            report.rows() as i64,
+            count(&src, "SELECT count(*) FROM public.holes").await,
+            "PostgreSQL {major}"
+        );
+        let dst = pgark_testkit::fresh_db_for_major(major).await;
+        Restore::new(params(&dst), &path)
+            .jobs(2)
+            .run()
+            .await
+            .unwrap();
+        assert_same_database(&src, &dst).await;
+    }
+}
