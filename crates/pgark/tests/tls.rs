@@ -244,3 +244,24 @@ async fn a_password_role_dumps_and_verifies_over_verify_full() {
     assert!(!file_contains(&file, PASSWORD));
     run(pgark(["verify", common::s(&file)])).await.expect_ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_binding_require_is_honoured_not_ignored() {
+    let s = server();
+    // Trust authentication has no SCRAM exchange to bind: libpq refuses.
+    let trust = format!(
+        "host=127.0.0.1 port={} user=postgres dbname={DB} sslmode=require channel_binding=require",
+        s.cluster.port()
+    );
+    run(estimate(&trust))
+        .await
+        .expect_error(&["channel binding"]);
+    // SCRAM over TLS can bind to the server certificate (SCRAM-SHA-256-PLUS).
+    let scram = format!(
+        "host=127.0.0.1 port={} user={ROLE} dbname={DB} sslmode=require channel_binding=require",
+        s.cluster.port()
+    );
+    let mut cmd = estimate(&scram);
+    cmd.env("PGPASSWORD", PASSWORD);
+    connects(cmd).await;
+}
