@@ -297,3 +297,17 @@ async fn sslmode_require_fails_against_a_server_without_tls() {
         .await
         .expect_ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostaddr_is_used_instead_of_looking_the_host_name_up() {
+    let db = small_db().await;
+    // libpq connects to hostaddr and keeps host for TLS and .pgpass only.
+    let info = format!(
+        "host=pgark-no-such-host.invalid hostaddr=127.0.0.1 port={} user=postgres dbname={}",
+        db.cluster().port(),
+        db.name
+    );
+    let mut cmd = estimate();
+    cmd.args(["-d", &info]);
+    assert_eq!(reached(cmd).await, db.name);
+}
