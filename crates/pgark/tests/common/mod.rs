@@ -273,8 +273,9 @@ pub async fn wait_for_statement(
     }
 }
 
-/// Waits until backend `pid` is blocked sending to its (paused) client: the
-/// statement is then certainly unfinished.
+/// Waits until backend `pid` is blocked on its paused client (sending COPY
+/// TO data, or waiting for COPY FROM data): the statement is then certainly
+/// unfinished.
 pub async fn wait_until_blocked_on_client(client: &tokio_postgres::Client, pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -309,7 +310,7 @@ pub async fn terminate(client: &tokio_postgres::Client, pid: i32) {
     assert!(killed, "backend {pid} was already gone");
 }
 
-/// A unique role name for this process and test.
+/// A name unique in the cluster for this process (roles are cluster-wide).
 pub fn role_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
@@ -320,7 +321,7 @@ pub fn role_name(prefix: &str) -> String {
     )
 }
 
-/// Text of every byte sequence a secret could hide in: the file as is.
+/// Whether the raw bytes of a file hold `needle` (a leaked secret, say).
 pub fn file_contains(path: &Path, needle: &str) -> bool {
     let bytes = std::fs::read(path).expect("read file");
     bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
