@@ -50,8 +50,7 @@ pub(crate) async fn run_all(
     if total_units == 0 {
         return Ok(());
     }
-    let workers =
-        futures::future::try_join_all((0..jobs).map(|_| connect(params, &leader.snapshot))).await?;
+    let workers = futures::future::try_join_all((0..jobs).map(|_| connect(params, leader))).await?;
     for phase in [&plan.critical_units, &plan.units] {
         *shared.queue.lock().unwrap() = phase.iter().cloned().collect();
         futures::future::try_join_all(workers.iter().map(|w| drain(w, &shared))).await?;
@@ -64,13 +63,18 @@ pub(crate) async fn run_all(
     Ok(())
 }
 
-async fn connect(params: &ConnParams, snapshot: &str) -> Result<Client, ExportError> {
+async fn connect(params: &ConnParams, leader: &Leader) -> Result<Client, ExportError> {
     let client = pgark_conn::connect(params).await?;
     pgark_conn::prepare_session(&client, Purpose::Dump).await?;
-    let sql = format!(
+    let mut sql = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
-        pgark_catalog::quote_literal(snapshot)
+        pgark_catalog::quote_literal(&leader.snapshot)
     );
+    // An SQL_ASCII database may hold any bytes: COPY them as they are, with
+    // no conversion to (and validation as) UTF-8.
+    if leader.catalog.database.encoding == "SQL_ASCII" {
+        sql.push_str("; SET client_encoding = 'SQL_ASCII'");
+    }
     client
         .batch_execute(&sql)
         .map_err(|e| ExportError::server("importing the snapshot in a worker", &e))

@@ -59,6 +59,19 @@ fn units<'a>(source: &Source, data: &[&'a TocEntry], run: &Run<'_>, jobs: usize)
     out
 }
 
+/// Archives of SQL_ASCII databases hold bytes that need not be UTF-8: such
+/// COPY sessions pass bytes through unconverted (into a UTF-8 database the
+/// server then refuses invalid ones, loudly, as pg_restore's would).
+pub(crate) async fn raw_encoding(client: &Client, source: &Source) -> Result<(), RestoreError> {
+    if source.meta().database_props.encoding != "SQL_ASCII" {
+        return Ok(());
+    }
+    client
+        .batch_execute("SET client_encoding = 'SQL_ASCII'")
+        .await
+        .map_err(|e| RestoreError::server("setting client_encoding", &e))
+}
+
 /// Loads everything on one connection, inside the caller's transaction.
 pub(crate) async fn serial(
     client: &Client,
@@ -68,6 +81,7 @@ pub(crate) async fn serial(
 ) -> Result<(), RestoreError> {
     let total = data.len();
     let parents = referenced_tables(client, data).await?;
+    raw_encoding(client, source).await?;
     let mut queue = Queue::new(units(source, data, run, 1), parents);
     let mut done = 0;
     // Nothing runs beside it, so the queue never says Wait: parents come
@@ -99,7 +113,9 @@ pub(crate) async fn parallel(
     let jobs = run.opts.jobs.clamp(1, all.len());
     let mut clients = Vec::new();
     for _ in 0..jobs {
-        clients.push(session(params, run.opts).await?);
+        let client = session(params, run.opts).await?;
+        raw_encoding(&client, source).await?;
+        clients.push(client);
     }
     let parents = referenced_tables(&clients[0], data).await?;
     let queue = Mutex::new(Queue::new(all, parents));

@@ -68,6 +68,7 @@ pub async fn rollback_tables(
     source.verify_chunks(&ids)?;
     let client = pgark_conn::connect(params).await?;
     pgark_conn::prepare_session(&client, Purpose::Restore).await?;
+    crate::load::raw_encoding(&client, source).await?;
     let q = |what: String| move |e: tokio_postgres::Error| RestoreError::server(what.clone(), &e);
     client
         .batch_execute(&format!(
@@ -323,17 +324,60 @@ async fn load_converted(
         .await
         .map_err(|e| pgark_conn::describe(&e))?;
     let rows = stream_copy(client, source, unit, &copy_sql(stage, spec, false)).await?;
+    // COPY ignores rules, INSERT does not: an ON INSERT rule (DO INSTEAD,
+    // DO ALSO) would drop rows or write elsewhere. Off during the move.
+    let enable_rules = disable_insert_rules(client, &spec.qualified_table).await?;
     let insert = format!(
-        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {stage}; DROP TABLE {stage}",
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {stage}",
         spec.qualified_table,
         names.join(", "),
         select.join(", ")
     );
+    let inserted = client
+        .execute(insert.as_str(), &[])
+        .await
+        .map_err(|e| pgark_conn::describe(&e))?;
+    if inserted != rows {
+        return Err(format!(
+            "only {inserted} of the archive's {rows} rows were inserted"
+        ));
+    }
+    let finish = format!("DROP TABLE {stage}; {enable_rules}");
     client
-        .batch_execute(&insert)
+        .batch_execute(&finish)
         .await
         .map_err(|e| pgark_conn::describe(&e))?;
     Ok(rows)
+}
+
+/// Disables the table's enabled ON INSERT rules; returns the SQL that puts
+/// each back as it was.
+async fn disable_insert_rules(client: &Client, table: &str) -> Result<String, String> {
+    let rows = client
+        .query(
+            "SELECT r.rulename::text, r.ev_enabled::text FROM pg_catalog.pg_rewrite r \
+             WHERE r.ev_class = pg_catalog.to_regclass($1) AND r.ev_type = '3' AND r.ev_enabled <> 'D'",
+            &[&table],
+        )
+        .await
+        .map_err(|e| pgark_conn::describe(&e))?;
+    let mut restore = String::new();
+    for r in &rows {
+        let (name, mode): (String, String) = (r.get(0), r.get(1));
+        let name = quote_ident(&name);
+        let sql = format!("ALTER TABLE {table} DISABLE RULE {name}");
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| pgark_conn::describe(&e))?;
+        let how = match mode.as_str() {
+            "R" => "ENABLE REPLICA",
+            "A" => "ENABLE ALWAYS",
+            _ => "ENABLE",
+        };
+        restore.push_str(&format!("ALTER TABLE {table} {how} RULE {name};"));
+    }
+    Ok(restore)
 }
 
 /// The archive's type name as the server spells it. The archive's text is
