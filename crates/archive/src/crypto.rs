@@ -71,9 +71,26 @@ struct Derived {
     master: Secret32,
 }
 
+/// A copy for another writer or reader (options structs are cloned); the
+/// copy is wiped on drop like the original.
+impl Clone for Key {
+    fn clone(&self) -> Key {
+        let secret = match &self.secret {
+            Secret::Raw(bytes) => Secret::Raw(bytes.clone()),
+            Secret::Passphrase { text, last } => Secret::Passphrase {
+                text: text.clone(),
+                last: Mutex::new(last.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+            },
+        };
+        Key { secret }
+    }
+}
+
 impl Key {
     /// Reads a key file: exactly 32 bytes, or 64 hexadecimal digits with an
-    /// optional final newline. (`openssl rand -hex 32 > key` makes one.)
+    /// optional final newline. (`openssl rand -hex 32 > key` makes one.) Its
+    /// permissions are not checked: container and Kubernetes secrets are
+    /// mounted readable by all (0444, 0644) while being private in practice.
     pub fn from_key_file(path: impl AsRef<Path>) -> Result<Key, ArchiveError> {
         let path = path.as_ref();
         let bad = |detail: String| ArchiveError::KeyFile {
