@@ -71,21 +71,6 @@ struct Derived {
     master: Secret32,
 }
 
-/// A copy for another writer or reader (options structs are cloned); the
-/// copy is wiped on drop like the original.
-impl Clone for Key {
-    fn clone(&self) -> Key {
-        let secret = match &self.secret {
-            Secret::Raw(bytes) => Secret::Raw(bytes.clone()),
-            Secret::Passphrase { text, last } => Secret::Passphrase {
-                text: text.clone(),
-                last: Mutex::new(last.lock().unwrap_or_else(|p| p.into_inner()).clone()),
-            },
-        };
-        Key { secret }
-    }
-}
-
 impl Key {
     /// Reads a key file: exactly 32 bytes, or 64 hexadecimal digits with an
     /// optional final newline. (`openssl rand -hex 32 > key` makes one.) Its
@@ -177,19 +162,6 @@ impl Key {
             Secret::Raw(_) => "key",
             Secret::Passphrase { .. } => "passphrase",
         }
-    }
-}
-
-impl Clone for Key {
-    fn clone(&self) -> Self {
-        let secret = match &self.secret {
-            Secret::Raw(bytes) => Secret::Raw(bytes.clone()),
-            Secret::Passphrase { text, last } => Secret::Passphrase {
-                text: text.clone(),
-                last: Mutex::new(last.lock().unwrap_or_else(|p| p.into_inner()).clone()),
-            },
-        };
-        Key { secret }
     }
 }
 
