@@ -311,3 +311,49 @@ async fn hostaddr_is_used_instead_of_looking_the_host_name_up() {
     cmd.args(["-d", &info]);
     assert_eq!(reached(cmd).await, db.name);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_with_special_characters_work_in_every_form() {
+    let password = r#"p@ss:w/rd%2F 'q' "d" \b#?&="#;
+    let (db, role) = password_db(password).await;
+    let port = db.cluster().port();
+    let conninfo = keyword_string(&db, &role);
+
+    let mut env = estimate();
+    env.args(["-d", &conninfo]).env("PGPASSWORD", password);
+    assert_eq!(reached(env).await, db.name, "PGPASSWORD");
+
+    let encoded: String = password
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let mut url = estimate();
+    let with_password = format!("postgres://{role}:{encoded}@127.0.0.1:{port}/{}", db.name);
+    url.args(["-d", &with_password]);
+    assert_eq!(reached(url).await, db.name, "percent-encoded URL password");
+
+    let quoted = password.replace('\\', "\\\\").replace('\'', "\\'");
+    let mut keyword = estimate();
+    let with_password = format!("{conninfo} password='{quoted}'");
+    keyword.args(["-d", &with_password]);
+    assert_eq!(reached(keyword).await, db.name, "quoted keyword password");
+
+    let home = tempfile::tempdir().unwrap();
+    let pgpass = home.path().join(".pgpass");
+    let escaped = password.replace('\\', "\\\\").replace(':', "\\:");
+    std::fs::write(&pgpass, format!("*:{port}:*:{role}:{escaped}\n")).unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut from_file = estimate();
+    from_file.args(["-d", &conninfo]).env("HOME", home.path());
+    assert_eq!(
+        reached(from_file).await,
+        db.name,
+        "escaped ~/.pgpass password"
+    );
+}
