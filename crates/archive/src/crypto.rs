@@ -165,6 +165,21 @@ impl Key {
     }
 }
 
+/// A copy for another writer or reader (options structs are cloned); the
+/// copy is wiped on drop like the original.
+impl Clone for Key {
+    fn clone(&self) -> Key {
+        let secret = match &self.secret {
+            Secret::Raw(bytes) => Secret::Raw(bytes.clone()),
+            Secret::Passphrase { text, last } => Secret::Passphrase {
+                text: text.clone(),
+                last: Mutex::new(last.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+            },
+        };
+        Key { secret }
+    }
+}
+
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Key({}, redacted)", self.describe())
