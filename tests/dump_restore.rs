@@ -544,3 +544,57 @@ async fn a_failing_statement_is_pinned_on_its_entry_and_the_rest_goes_on() {
     assert_eq!(dst.table_rows("public.c").await, ["(1)"]);
     assert!(dst.all_tables().await.contains(&"public.a".to_string()));
 }
+
+#[tokio::test]
+async fn an_encrypted_backup_needs_its_key_and_restores_identically() {
+    let src = fresh_learnapp_db(1).await;
+    let (dir, path) = archive_path();
+    let key = || Some(pgark::Key::from_passphrase("correct horse battery staple").unwrap());
+    Dump::new(params(&src))
+        .encrypt(key())
+        .to_file(&path)
+        .await
+        .unwrap();
+    let plain = std::fs::read(&path).unwrap();
+    assert!(
+        !plain.windows(11).any(|w| w == b"spaced_repe"),
+        "table names visible in an encrypted archive"
+    );
+
+    let missing = pgark::list(&path).unwrap_err().to_string();
+    assert!(missing.contains("encrypted"), "{missing}");
+    let wrong = Some(pgark::Key::from_passphrase("wrong").unwrap());
+    let err = pgark::list_with_key(&path, wrong.as_ref())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.to_lowercase().contains("key") || err.to_lowercase().contains("passphrase"),
+        "{err}"
+    );
+    pgark::verify(&path).unwrap();
+    pgark::verify_with_key(&path, key().as_ref()).unwrap();
+
+    let dst = fresh_db().await;
+    let err = Restore::new(params(&dst), &path).run().await.unwrap_err();
+    assert!(err.to_string().contains("encrypted"), "{err}");
+    assert!(dst.all_tables().await.is_empty());
+    Restore::new(params(&dst), &path)
+        .key(key())
+        .run()
+        .await
+        .unwrap();
+    assert_same_database(&src, &dst).await;
+
+    src.exec("UPDATE public.users SET created_at = now() WHERE id % 2 = 0")
+        .await;
+    pgark::Rollback::new(params(&src), &path)
+        .key(key())
+        .tables(["public.users"])
+        .await
+        .unwrap();
+    assert_eq!(
+        src.table_rows("public.users").await,
+        dst.table_rows("public.users").await
+    );
+    drop(dir);
+}

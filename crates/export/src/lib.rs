@@ -39,6 +39,8 @@ pub struct DumpOptions {
     pub compression_level: i32,
     /// How long to wait for the ACCESS SHARE locks.
     pub lock_timeout: Duration,
+    /// Encrypt every block (AES-256-GCM) with this key.
+    pub encryption: Option<pgark_archive::Key>,
     /// Recorded in the archive as given (never a password).
     pub recorded_options: BTreeMap<String, String>,
     pub progress: Option<ProgressFn>,
@@ -58,6 +60,7 @@ impl Default for DumpOptions {
             chunk_bytes: 1 << 20,
             compression_level: 1,
             lock_timeout: Duration::from_secs(30),
+            encryption: None,
             recorded_options: BTreeMap::new(),
             progress: None,
         }
@@ -135,6 +138,7 @@ pub async fn dump<W: Write + Send + 'static>(
     let meta = leader.meta(params, opts, &plan);
     let writer_opts = WriterOptions {
         level: opts.compression_level,
+        encryption: opts.encryption.clone(),
         ..WriterOptions::default()
     };
     let (m, t) = (meta.clone(), toc);

@@ -152,6 +152,13 @@ impl Dump {
         self
     }
 
+    /// Encrypt the archive (AES-256-GCM on every block, metadata included)
+    /// with a key file's key or a passphrase (Argon2id).
+    pub fn encrypt(mut self, key: Option<pgark_archive::Key>) -> Self {
+        self.opts.encryption = key;
+        self
+    }
+
     /// Start even when the free space looks too small.
     pub fn force(mut self, yes: bool) -> Self {
         self.force = yes;
@@ -215,6 +222,7 @@ impl Dump {
         };
         put("jobs", o.jobs.to_string());
         put("compression", format!("zstd:{}", o.compression_level));
+        put("encrypted", o.encryption.is_some().to_string());
         put("critical", o.critical.join(","));
         put("tables", o.catalog.tables.join(","));
         put("exclude_tables", o.catalog.exclude_tables.join(","));

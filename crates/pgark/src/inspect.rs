@@ -2,7 +2,9 @@
 //! prove it restores.
 
 use crate::{ConnParams, Error};
-use pgark_archive::{ArchiveMeta, ArchiveReader, IndexedArchive, TocEntry, Trailer, VerifyReport};
+use pgark_archive::{
+    ArchiveMeta, ArchiveReader, IndexedArchive, Key, TocEntry, Trailer, VerifyReport,
+};
 use pgark_restore::{RestoreOptions, Source, TableCheck};
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -34,15 +36,20 @@ fn open_file(path: &Path) -> Result<File, Error> {
 /// Reads an archive's metadata and TOC: through the index when the file is
 /// seekable, else by reading it through (a pipe, `-` for stdin).
 pub fn list(path: &Path) -> Result<Listing, Error> {
+    list_with_key(path, None)
+}
+
+/// [`list`] for an encrypted archive (its metadata is encrypted too).
+pub fn list_with_key(path: &Path, key: Option<&Key>) -> Result<Listing, Error> {
     if path == Path::new("-") {
-        return list_stream(std::io::stdin().lock(), path);
+        return list_stream(std::io::stdin().lock(), path, key);
     }
     let file = open_file(path)?;
     let archive_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     if !file.metadata().map(|m| m.is_file()).unwrap_or(false) {
-        return list_stream(file, path);
+        return list_stream(file, path, key);
     }
-    let a = IndexedArchive::open(file).map_err(|e| archive_error(path, e))?;
+    let a = IndexedArchive::open_with_key(file, key).map_err(|e| archive_error(path, e))?;
     Ok(Listing {
         archive_bytes,
         meta: a.meta().clone(),
@@ -51,8 +58,8 @@ pub fn list(path: &Path) -> Result<Listing, Error> {
     })
 }
 
-fn list_stream(r: impl Read, path: &Path) -> Result<Listing, Error> {
-    let mut reader = ArchiveReader::open(BufReader::with_capacity(1 << 20, r))
+fn list_stream(r: impl Read, path: &Path, key: Option<&Key>) -> Result<Listing, Error> {
+    let mut reader = ArchiveReader::open_with_key(BufReader::with_capacity(1 << 20, r), key)
         .map_err(|e| archive_error(path, e))?;
     while reader
         .next_chunk()
@@ -70,11 +77,21 @@ fn list_stream(r: impl Read, path: &Path) -> Result<Listing, Error> {
 /// Checks every checksum and the structure of an archive, without a server.
 /// `-` reads standard input.
 pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, Error> {
+    verify_with_key(path, None)
+}
+
+/// [`verify`] with the key of an encrypted archive: every block is also
+/// decrypted and decompressed. Without it, an encrypted archive's structure
+/// and checksums are still verified.
+pub fn verify_with_key(path: impl AsRef<Path>, key: Option<&Key>) -> Result<VerifyReport, Error> {
     let path = path.as_ref();
     let result = if path == Path::new("-") {
-        pgark_archive::verify(BufReader::with_capacity(1 << 20, std::io::stdin().lock()))
+        pgark_archive::verify_with_key(
+            BufReader::with_capacity(1 << 20, std::io::stdin().lock()),
+            key,
+        )
     } else {
-        pgark_archive::verify(BufReader::with_capacity(1 << 20, open_file(path)?))
+        pgark_archive::verify_with_key(BufReader::with_capacity(1 << 20, open_file(path)?), key)
     };
     result.map_err(|e| archive_error(path, e))
 }
@@ -86,7 +103,17 @@ pub async fn restore_test(
     archive: impl AsRef<Path>,
     jobs: usize,
 ) -> Result<Vec<TableCheck>, Error> {
-    let source = Source::open(archive.as_ref())?;
+    restore_test_with_key(server, archive, jobs, None).await
+}
+
+/// [`restore_test`] of an encrypted archive.
+pub async fn restore_test_with_key(
+    server: &ConnParams,
+    archive: impl AsRef<Path>,
+    jobs: usize,
+    key: Option<&Key>,
+) -> Result<Vec<TableCheck>, Error> {
+    let source = Source::open_with_key(archive.as_ref(), key)?;
     // Unique within the process too: several tests may run at once.
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let name = format!(
@@ -125,6 +152,15 @@ pub async fn compare(
     params: &ConnParams,
     archive: impl AsRef<Path>,
 ) -> Result<Vec<TableCheck>, Error> {
-    let source = Source::open(archive.as_ref())?;
+    compare_with_key(params, archive, None).await
+}
+
+/// [`compare`] against an encrypted archive.
+pub async fn compare_with_key(
+    params: &ConnParams,
+    archive: impl AsRef<Path>,
+    key: Option<&Key>,
+) -> Result<Vec<TableCheck>, Error> {
+    let source = Source::open_with_key(archive.as_ref(), key)?;
     Ok(pgark_restore::compare(params, &source).await?)
 }

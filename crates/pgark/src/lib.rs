@@ -31,12 +31,15 @@ mod restore;
 
 pub use demo::{demo, DemoOptions, DemoReport};
 pub use dump::{estimate, Dump, DumpReport, Estimate, TableEstimate};
-pub use inspect::{compare, list, restore_test, verify, Listing};
+pub use inspect::{
+    compare, compare_with_key, list, list_with_key, restore_test, restore_test_with_key, verify,
+    verify_with_key, Listing,
+};
 pub use report::runbook;
 pub use restore::{Restore, Rollback};
 
 pub use pgark_archive::{
-    ArchiveMeta, BlockKind, Section, TableStats, TocEntry, Trailer, VerifyReport,
+    ArchiveError, ArchiveMeta, BlockKind, Key, Section, TableStats, TocEntry, Trailer, VerifyReport,
 };
 pub use pgark_conn::{ConnParams, Overrides, SslMode};
 pub use pgark_export::{Progress as DumpProgress, ProgressFn as DumpProgressFn};

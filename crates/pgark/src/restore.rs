@@ -1,6 +1,7 @@
 //! Restoring and rolling back: the [`Restore`] and [`Rollback`] builders.
 
 use crate::{ConnParams, Error};
+use pgark_archive::Key;
 use pgark_restore::{Progress, RestoreOptions, RestoreReport, Source, TableReport, TableRollback};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,10 +19,10 @@ struct Opened {
     _spool: Option<tempfile::TempPath>,
 }
 
-fn open(path: &Path) -> Result<Opened, Error> {
+fn open(path: &Path, key: Option<&Key>) -> Result<Opened, Error> {
     if path != Path::new("-") {
         return Ok(Opened {
-            source: Source::open(path)?,
+            source: Source::open_with_key(path, key)?,
             _spool: None,
         });
     }
@@ -33,7 +34,7 @@ fn open(path: &Path) -> Result<Opened, Error> {
     std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(fail)?;
     let spool = spool.into_temp_path();
     Ok(Opened {
-        source: Source::open(&spool)?,
+        source: Source::open_with_key(&spool, key)?,
         _spool: Some(spool),
     })
 }
@@ -45,6 +46,7 @@ pub struct Restore {
     archive: PathBuf,
     opts: RestoreOptions,
     create: bool,
+    key: Option<Key>,
 }
 
 impl Restore {
@@ -54,7 +56,14 @@ impl Restore {
             archive: archive.as_ref().to_path_buf(),
             opts: RestoreOptions::default(),
             create: false,
+            key: None,
         }
+    }
+
+    /// The key of an encrypted archive.
+    pub fn key(mut self, key: Option<Key>) -> Self {
+        self.key = key;
+        self
     }
 
     pub fn jobs(mut self, jobs: usize) -> Self {
@@ -136,7 +145,7 @@ impl Restore {
     }
 
     pub async fn run(self) -> Result<RestoreReport, Error> {
-        let opened = open(&self.archive)?;
+        let opened = open(&self.archive, self.key.as_ref())?;
         let source = &opened.source;
         let mut params = self.params.clone();
         if self.create {
@@ -148,7 +157,7 @@ impl Restore {
 
     /// Writes a psql script instead of restoring (`-f FILE`); no server needed.
     pub fn write_script(self, out: &mut impl Write) -> Result<(), Error> {
-        let opened = open(&self.archive)?;
+        let opened = open(&self.archive, self.key.as_ref())?;
         Ok(pgark_restore::write_script(
             &opened.source,
             out,
@@ -164,6 +173,7 @@ pub struct Rollback {
     archive: PathBuf,
     opts: RestoreOptions,
     tables: TableRollback,
+    key: Option<Key>,
 }
 
 impl Rollback {
@@ -173,7 +183,14 @@ impl Rollback {
             archive: archive.as_ref().to_path_buf(),
             opts: RestoreOptions::default(),
             tables: TableRollback::default(),
+            key: None,
         }
+    }
+
+    /// The key of an encrypted archive.
+    pub fn key(mut self, key: Option<Key>) -> Self {
+        self.key = key;
+        self
     }
 
     pub fn jobs(mut self, jobs: usize) -> Self {
@@ -202,7 +219,7 @@ impl Rollback {
     /// Rebuilds the database from the archive beside the old one, then swaps
     /// them; refuses a database other than the one the archive was taken from.
     pub async fn full(self) -> Result<RestoreReport, Error> {
-        let opened = open(&self.archive)?;
+        let opened = open(&self.archive, self.key.as_ref())?;
         Ok(pgark_restore::rollback_database(&self.params, &opened.source, &self.opts).await?)
     }
 
@@ -232,7 +249,7 @@ impl Rollback {
     }
 
     async fn partial(self) -> Result<Vec<TableReport>, Error> {
-        let opened = open(&self.archive)?;
+        let opened = open(&self.archive, self.key.as_ref())?;
         Ok(pgark_restore::rollback_tables(&self.params, &opened.source, &self.tables).await?)
     }
 }

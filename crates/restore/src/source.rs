@@ -18,13 +18,23 @@ pub struct Source {
 impl Source {
     /// Opens and checks the archive's header, metadata, TOC, trailer and footer.
     pub fn open(path: &Path) -> Result<Source, RestoreError> {
+        Source::open_with_key(path, None)
+    }
+
+    /// Opens an encrypted archive (the key is checked before anything else
+    /// is read); `None` works for unencrypted archives.
+    pub fn open_with_key(
+        path: &Path,
+        key: Option<&pgark_archive::Key>,
+    ) -> Result<Source, RestoreError> {
         let file = File::open(path).map_err(|e| {
             RestoreError::Io(format!("cannot open archive {}: {e}", path.display()))
         })?;
-        let index = IndexedArchive::open(file).map_err(|source| RestoreError::Archive {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let index =
+            IndexedArchive::open_with_key(file, key).map_err(|source| RestoreError::Archive {
+                path: path.display().to_string(),
+                source,
+            })?;
         check_names(path, index.toc())?;
         Ok(Source {
             path: path.to_path_buf(),

@@ -40,6 +40,17 @@ pub struct Output {
     pub json: bool,
 }
 
+/// The key of an encrypted archive: a key file (32 bytes, or 64 hex digits;
+/// `openssl rand -hex 32 > key`) or a passphrase read from an environment
+/// variable (never from the command line, where `ps` would show it).
+#[derive(clap::Args, Debug, Clone)]
+pub struct KeyArgs {
+    #[arg(long, value_name = "PATH", conflicts_with = "passphrase_env")]
+    pub key_file: Option<PathBuf>,
+    #[arg(long, value_name = "VAR")]
+    pub passphrase_env: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Back up a database into one archive file.
@@ -109,6 +120,11 @@ pub struct DumpArgs {
     /// Start even if the free space looks too small.
     #[arg(long)]
     pub force: bool,
+    /// Encrypt the archive (AES-256-GCM) with --key-file or --passphrase-env.
+    #[arg(long)]
+    pub encrypt: bool,
+    #[command(flatten)]
+    pub key: KeyArgs,
     #[command(flatten)]
     pub out: Output,
 }
@@ -152,6 +168,8 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub role: Option<String>,
     #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
     pub out: Output,
 }
 
@@ -181,6 +199,8 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub accept_loss: bool,
     #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
     pub out: Output,
 }
 
@@ -190,6 +210,8 @@ pub struct ListArgs {
     pub archive: PathBuf,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -203,6 +225,8 @@ pub struct VerifyArgs {
     pub jobs: usize,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 #[derive(clap::Args, Debug)]
