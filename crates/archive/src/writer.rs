@@ -1,6 +1,6 @@
 //! One-pass archive writer: producers queue chunks, a pool of threads
 //! compresses, encrypts and hashes them, one thread owns the sink and writes
-//! blocks in completion order.
+//! blocks in the order they were submitted.
 
 use crate::crypto::{random_bytes, BlockCipher, Key, TAG_LEN};
 use crate::error::ArchiveError;
@@ -75,6 +75,8 @@ const TOC_COUNTER: u64 = 1;
 
 /// A compressed, hashed block ready to be written.
 struct Sealed {
+    /// Submission order of a data chunk (its nonce counter).
+    counter: u64,
     header: BlockHeader,
     header_bytes: [u8; BLOCK_HEADER_LEN],
     payload: Vec<u8>,
@@ -522,6 +524,7 @@ fn seal_key_block(json: Vec<u8>, archive_id: &[u8; 16]) -> Sealed {
     };
     let header_bytes = header.seal(archive_id, &json);
     Sealed {
+        counter: 0,
         header,
         header_bytes,
         payload: json,
@@ -575,6 +578,7 @@ fn seal(
     }
     let header_bytes = header.seal(archive_id, &payload);
     Ok(Sealed {
+        counter: spec.counter,
         header,
         header_bytes,
         payload,
@@ -617,26 +621,42 @@ fn sink_loop<W: Write>(
     shared: &Shared,
 ) -> Result<Written<W>, ArchiveError> {
     let mut chunks: HashMap<u32, Vec<ChunkSeen>> = HashMap::new();
-    for block in sealed.iter() {
-        let block_ref = match out.write_block(&block) {
-            Ok(r) => r,
-            Err(e) => {
-                // Senders fail promptly; compressors stop when this receiver drops.
-                shared.failed.store(true, Ordering::SeqCst);
-                return Err(e);
-            }
-        };
-        chunks
-            .entry(block.header.entry_id)
-            .or_default()
-            .push(ChunkSeen {
-                seq: block.header.seq,
-                rows: block.header.rows,
-                raw_len: block.header.raw_len,
-                stored_len: block.header.stored_len,
-                hash: block.header.hash,
-            });
-        index.push(block_ref);
+    // Blocks are written in submission order, whichever compressor finishes
+    // first: the archive's order is the producers' (critical tables first,
+    // contiguous) and the same dump gives the same layout. A block that
+    // overtook a slower one waits here; only a few can.
+    let mut early: BTreeMap<u64, Sealed> = BTreeMap::new();
+    let mut next = TOC_COUNTER + 1;
+    for arrived in sealed.iter() {
+        early.insert(arrived.counter, arrived);
+        while let Some(block) = early.remove(&next) {
+            next += 1;
+            let (entry, seen, block_ref) = match write_chunk(&mut out, &block) {
+                Ok(r) => r,
+                Err(e) => {
+                    // Senders fail promptly; compressors stop when this receiver drops.
+                    shared.failed.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            };
+            chunks.entry(entry).or_default().push(seen);
+            index.push(block_ref);
+        }
     }
     Ok(Written { out, index, chunks })
+}
+
+fn write_chunk<W: Write>(
+    out: &mut CountingWriter<W>,
+    block: &Sealed,
+) -> Result<(u32, ChunkSeen, BlockRef), ArchiveError> {
+    let block_ref = out.write_block(block)?;
+    let seen = ChunkSeen {
+        seq: block.header.seq,
+        rows: block.header.rows,
+        raw_len: block.header.raw_len,
+        stored_len: block.header.stored_len,
+        hash: block.header.hash,
+    };
+    Ok((block.header.entry_id, seen, block_ref))
 }
