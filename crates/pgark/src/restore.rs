@@ -33,8 +33,18 @@ fn open(path: &Path, key: Option<&Key>) -> Result<Opened, Error> {
     let mut spool = tempfile::NamedTempFile::new().map_err(fail)?;
     std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(fail)?;
     let spool = spool.into_temp_path();
+    // Errors name what the user gave, not the temporary copy.
+    let source = Source::open_with_key(&spool, key).map_err(|e| match e {
+        pgark_restore::RestoreError::Archive { source, .. } => {
+            pgark_restore::RestoreError::Archive {
+                path: "standard input".into(),
+                source,
+            }
+        }
+        other => other,
+    })?;
     Ok(Opened {
-        source: Source::open_with_key(&spool, key)?,
+        source,
         _spool: Some(spool),
     })
 }
