@@ -15,6 +15,8 @@
 #                              each of these versions (default "14 18";
 #                              set it empty to skip)
 #   PGARK_SKIP_DENY=1          skip cargo deny (licenses, bans, sources)
+#   PGARK_SKIP_FUZZ=1          skip the minute of fuzzing (runs when nightly
+#                              Rust and cargo-fuzz are installed)
 #   PGARK_SKIP_LINT=1          skip cargo fmt --check and clippy
 #   PGARK_SKIP_DOCTESTS=1      skip doc tests
 #
@@ -88,6 +90,21 @@ for version in ${PGARK_TEST_VERSIONS-14 18}; do
     log "PostgreSQL $version: tests matching '$filter'"
     PGARK_PG_VERSION=$version cargo test "${scope[@]}" --all-targets "${matrix_args[@]}"
 done
+
+# A minute of coverage-guided fuzzing of the archive readers, where nightly
+# Rust and cargo-fuzz are available (the same bodies run in `cargo test` on the
+# committed seeds either way).
+if [[ -z ${PGARK_SKIP_FUZZ:-} ]] && cargo +nightly fuzz --version >/dev/null 2>&1; then
+    for target in reader reader_resealed; do
+        log "cargo fuzz run $target (30 s)"
+        mkdir -p "crates/archive/fuzz/corpus/$target"
+        (cd crates/archive && cargo +nightly fuzz run -O "$target" "fuzz/corpus/$target" fuzz/seeds \
+            -- -max_total_time=30 -rss_limit_mb=2048 -print_final_stats=0 >/dev/null 2>"../../target/fuzz-$target.log") \
+            || { tail -40 "target/fuzz-$target.log" >&2; die "fuzz target $target found a failure"; }
+    done
+else
+    log "fuzzing skipped (needs nightly Rust and cargo-fuzz); the fuzz bodies ran on the seeds in cargo test"
+fi
 
 if [[ -z ${PGARK_SKIP_DENY:-} ]]; then
     if ! cargo deny --version >/dev/null 2>&1; then
