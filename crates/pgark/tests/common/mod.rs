@@ -321,10 +321,27 @@ pub fn role_name(prefix: &str) -> String {
     )
 }
 
-/// Whether the raw bytes of a file hold `needle` (a leaked secret, say).
+/// Whether a file holds `needle`, as raw bytes or inside any zstd frame in
+/// it (archive blocks are compressed, so a raw search alone proves little).
 pub fn file_contains(path: &Path, needle: &str) -> bool {
     let bytes = std::fs::read(path).expect("read file");
-    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    let holds = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+    if holds(&bytes) {
+        return true;
+    }
+    const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+    (0..bytes.len().saturating_sub(4))
+        .filter(|&i| bytes[i..i + 4] == ZSTD_MAGIC)
+        .any(|i| {
+            let mut out = Vec::new();
+            let mut decoder = match zstd::stream::read::Decoder::new(&bytes[i..]) {
+                Ok(d) => d.single_frame(),
+                Err(_) => return false,
+            };
+            // A damaged or truncated frame still yields what it decoded so far.
+            let _ = std::io::Read::read_to_end(&mut decoder, &mut out);
+            holds(&out)
+        })
 }
 
 /// A path as a command-line argument (temp paths are UTF-8).
