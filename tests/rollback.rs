@@ -50,7 +50,7 @@ async fn migrate(db: &TestDb) -> usize {
 
 #[tokio::test]
 async fn full_rollback_undoes_the_timestamptz_migration_exactly() {
-    let db = fresh_learnapp_db(2).await;
+    let db = fresh_learnapp_db(5).await;
     let reference = fresh_db().await;
     let (_dir, path) = archive_path();
     Dump::new(params(&db))
@@ -93,7 +93,7 @@ async fn full_rollback_refuses_another_database() {
 
 #[tokio::test]
 async fn critical_rollback_converts_into_the_migrated_schema_at_the_stated_zone() {
-    let db = fresh_learnapp_db(2).await;
+    let db = fresh_learnapp_db(5).await;
     let (_dir, path) = archive_path();
     Dump::new(params(&db))
         .critical(CRITICAL)
