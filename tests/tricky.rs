@@ -866,7 +866,6 @@ async fn recreate_with_encoding(db: &TestDb, encoding: &str) {
 }
 
 #[tokio::test]
-#[ignore = "BUG: an SQL_ASCII database with non-UTF-8 bytes cannot be dumped (client_encoding UTF8); /tmp/pgark-bugs.md T10"]
 async fn sql_ascii_bytes_that_are_not_utf8_survive_a_full_rollback() {
     let db = fresh_db().await;
     recreate_with_encoding(&db, "SQL_ASCII").await;
@@ -1143,7 +1142,6 @@ async fn a_parent_trigger_does_not_fire_in_partitions_on_any_major() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: the conversion path INSERTs, so ON INSERT rules swallow or copy rows; /tmp/pgark-bugs.md T15"]
 async fn partial_rollback_with_a_type_change_ignores_insert_rules() {
     let db = fresh_db().await;
     db.exec(
@@ -1396,7 +1394,6 @@ async fn split_critical_tables_roll_back_alone() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: the writer writes chunks in compression completion order; /tmp/pgark-bugs.md T18"]
 async fn split_critical_tables_stay_in_front_of_the_archive() {
     let (_dir, path) = archive_path();
     let (db, _) = hot_and_cold(&path).await;
