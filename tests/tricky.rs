@@ -107,6 +107,17 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
 #[tokio::test]
 async fn every_kind_with_data_round_trips() {
     let src = every_kind_db().await;
+    let empty = src
+        .query_strings(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+               AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')",
+        )
+        .await;
+    for table in empty.into_iter().flatten() {
+        let n = count(&src, &format!("SELECT count(*) FROM ONLY {table}")).await;
+        assert!(n > 0, "the fixture data leaves {table} empty");
+    }
     for (table, at_least) in [
         ("\"Odd Schema\".\"Table \"\"One\"\"\"", 40),
         ("\"select\".\"order\"", 80),
