@@ -13,7 +13,7 @@ mod params;
 mod pgpass;
 mod tls;
 
-pub use params::{ConnParams, Overrides, SslMode};
+pub use params::{ChannelBinding, ConnParams, Overrides, SslMode};
 use tokio_postgres::Client;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,15 @@ pub async fn connect(p: &ConnParams) -> Result<Client, ConnError> {
     if let Some(t) = p.connect_timeout {
         cfg.connect_timeout(t);
     }
+    if let Some(ip) = p.hostaddr {
+        // Connect there; `host` stays the name for TLS and .pgpass, as in libpq.
+        cfg.hostaddr(ip);
+    }
+    cfg.channel_binding(match p.channel_binding {
+        ChannelBinding::Disable => tokio_postgres::config::ChannelBinding::Disable,
+        ChannelBinding::Prefer => tokio_postgres::config::ChannelBinding::Prefer,
+        ChannelBinding::Require => tokio_postgres::config::ChannelBinding::Require,
+    });
     if let Some(pw) = p.effective_password() {
         cfg.password(pw);
     }
@@ -84,15 +93,15 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
             None => db.message().to_string(),
         };
     }
-    let text = e.to_string();
+    let mut text = e.to_string();
+    if let Some(src) = std::error::Error::source(e) {
+        text = format!("{text}: {src}");
+    }
     if text.contains("password missing") {
         return "the server asks for a password and none was given (use PGPASSWORD or ~/.pgpass)"
             .into();
     }
-    match std::error::Error::source(e) {
-        Some(src) => format!("{text}: {src}"),
-        None => text,
-    }
+    text
 }
 
 /// Which settings a session gets.

@@ -45,9 +45,20 @@ impl SslMode {
 
 /// Where and as whom to connect. The password is private and never printed:
 /// `Display` and `Debug` leave it out.
+/// `channel_binding` as libpq spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelBinding {
+    Disable,
+    Prefer,
+    Require,
+}
+
 #[derive(Clone)]
 pub struct ConnParams {
     pub host: String,
+    /// Numeric address to connect to instead of resolving `host`.
+    pub hostaddr: Option<std::net::IpAddr>,
+    pub channel_binding: ChannelBinding,
     pub port: u16,
     pub user: String,
     pub dbname: String,
@@ -150,7 +161,31 @@ impl ConnParams {
             })?)),
             None => None,
         };
+        let hostaddr = match take("hostaddr") {
+            Some(a) => Some(
+                a.parse()
+                    .map_err(|_| ConnError::Invalid(format!("invalid hostaddr \"{a}\"")))?,
+            ),
+            None => None,
+        };
+        let channel_binding = match take("channel_binding").as_deref() {
+            None | Some("prefer") => ChannelBinding::Prefer,
+            Some("disable") => ChannelBinding::Disable,
+            Some("require") => ChannelBinding::Require,
+            Some(other) => {
+                return Err(ConnError::Invalid(format!(
+                    "invalid channel_binding \"{other}\""
+                )))
+            }
+        };
+        if take("gssencmode").as_deref() == Some("require") {
+            return Err(ConnError::Invalid(
+                "gssencmode=require: GSSAPI encryption is not supported".into(),
+            ));
+        }
         let params = ConnParams {
+            hostaddr,
+            channel_binding,
             host: take("host").unwrap_or_else(default_host),
             port,
             dbname: take("dbname").unwrap_or_else(|| user.clone()),
@@ -237,10 +272,7 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "keepalives_count",
     "target_session_attrs",
     "sslcompression",
-    "gssencmode",
-    "channel_binding",
     "client_encoding",
-    "hostaddr",
 ];
 
 fn default_host() -> String {
@@ -256,6 +288,9 @@ fn default_host() -> String {
 fn env_keywords(env: &impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
     const MAP: &[(&str, &str)] = &[
         ("PGHOST", "host"),
+        ("PGHOSTADDR", "hostaddr"),
+        ("PGCHANNELBINDING", "channel_binding"),
+        ("PGGSSENCMODE", "gssencmode"),
         ("PGPORT", "port"),
         ("PGUSER", "user"),
         ("PGDATABASE", "dbname"),

@@ -220,8 +220,19 @@ where
 pub(crate) struct TlsStream<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsStream<S> {
+    /// tls-server-end-point (RFC 5929): a hash of the server's certificate,
+    /// so SCRAM-SHA-256-PLUS can tie the login to this TLS session.
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        match self
+            .0
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+        {
+            Some(cert) => ChannelBinding::tls_server_end_point(end_point_hash(cert.as_ref())),
+            None => ChannelBinding::none(),
+        }
     }
 }
 
@@ -250,5 +261,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+/// The certificate's hash with its signature's hash function, where MD5 and
+/// SHA-1 give way to SHA-256 (RFC 5929 §4.1). The signature algorithm is the
+/// certificate's last AlgorithmIdentifier: its OID is found by its bytes.
+fn end_point_hash(der: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    // DER bodies of sha384WithRSA, sha512WithRSA, ecdsa-with-SHA384, ecdsa-with-SHA512.
+    const SHA384: [&[u8]; 2] = [
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c],
+        &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03],
+    ];
+    const SHA512: [&[u8]; 2] = [
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d],
+        &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04],
+    ];
+    let tail = &der[der.len().saturating_sub(600)..];
+    let has = |oids: &[&[u8]]| {
+        oids.iter()
+            .any(|oid| tail.windows(oid.len()).any(|w| w == *oid))
+    };
+    if has(&SHA512) {
+        sha2::Sha512::digest(der).to_vec()
+    } else if has(&SHA384) {
+        sha2::Sha384::digest(der).to_vec()
+    } else {
+        sha2::Sha256::digest(der).to_vec()
     }
 }
