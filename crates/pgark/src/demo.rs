@@ -65,13 +65,16 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoReport, Error> {
         .await
         .expect("cluster start does not panic")?;
     timed("start cluster", t);
-    let work = std::env::temp_dir().join(format!("pgark-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&work).map_err(|e| Error::Output {
-        path: work.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let result = run(&cluster, &work, &opts, &mut timed).await;
-    let _ = std::fs::remove_dir_all(&work);
+    // Removed when dropped, also when a signal cancels the demo midway.
+    let work = tempfile::Builder::new()
+        .prefix("pgark-demo-")
+        .tempdir()
+        .map_err(|e| Error::Output {
+            path: std::env::temp_dir().display().to_string(),
+            reason: e.to_string(),
+        })?;
+    let result = run(&cluster, work.path(), &opts, &mut timed).await;
+    drop(work);
     drop(cluster);
     let (runbook, rows, archive_bytes, migrated_columns) = result?;
     Ok(DemoReport {

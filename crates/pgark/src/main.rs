@@ -23,7 +23,8 @@ fn main() {
         .build()
         .expect("the tokio runtime starts");
     let code = runtime.block_on(cli::run_until_signal(args));
-    // Background tasks (connections, compressor threads) are abandoned here.
-    runtime.shutdown_background();
+    // Lets a blocking task finish (a demo cluster still starting is then
+    // dropped, which stops and deletes it); connections are abandoned.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     std::process::exit(code);
 }

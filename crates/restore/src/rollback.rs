@@ -368,14 +368,31 @@ fn setting_value(name: &str, value: &str) -> String {
         "local_preload_libraries",
     ];
     if LISTS.contains(&name.to_ascii_lowercase().as_str()) {
-        let items: Vec<String> = value
-            .split(',')
-            .map(|i| quote_literal(i.trim().trim_matches('"')))
-            .collect();
+        let items: Vec<String> = split_list(value).iter().map(|i| quote_literal(i)).collect();
         items.join(", ")
     } else {
         quote_literal(value)
     }
+}
+
+/// Splits a stored list setting like PostgreSQL's SplitGUCList: commas
+/// separate elements outside double quotes; inside, `""` is one quote.
+fn split_list(value: &str) -> Vec<String> {
+    let (mut items, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => items.push(std::mem::take(&mut cur).trim().to_string()),
+            c => cur.push(c),
+        }
+    }
+    items.push(cur.trim().to_string());
+    items
 }
 
 /// GRANTs on the old database (CONNECT, TEMP, CREATE) repeated on the new one;
