@@ -370,11 +370,7 @@ async fn disable_insert_rules(client: &Client, table: &str) -> Result<String, St
             .batch_execute(&sql)
             .await
             .map_err(|e| pgark_conn::describe(&e))?;
-        let how = match mode.as_str() {
-            "R" => "ENABLE REPLICA",
-            "A" => "ENABLE ALWAYS",
-            _ => "ENABLE",
-        };
+        let how = crate::triggers::enable_clause(&mode);
         restore.push_str(&format!("ALTER TABLE {table} {how} RULE {name};"));
     }
     Ok(restore)

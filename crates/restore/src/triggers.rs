@@ -31,12 +31,18 @@ pub(crate) async fn disable(client: &Client, targets: &[&str]) -> Result<String,
             .batch_execute(&sql)
             .await
             .map_err(|e| RestoreError::server(format!("disabling trigger {name}"), &e))?;
-        let how = match mode.as_str() {
-            "R" => "ENABLE REPLICA",
-            "A" => "ENABLE ALWAYS",
-            _ => "ENABLE",
-        };
+        let how = enable_clause(&mode);
         restore.push_str(&format!("ALTER TABLE {table} {how} TRIGGER {name};\n"));
     }
     Ok(restore)
+}
+
+/// How to switch a trigger or rule back on as it was, from its
+/// `tgenabled` / `ev_enabled` letter.
+pub(crate) fn enable_clause(mode: &str) -> &'static str {
+    match mode {
+        "R" => "ENABLE REPLICA",
+        "A" => "ENABLE ALWAYS",
+        _ => "ENABLE",
+    }
 }
