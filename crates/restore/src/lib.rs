@@ -21,6 +21,7 @@ mod partial;
 mod rollback;
 mod script;
 mod select;
+mod set_aside;
 mod source;
 mod triggers;
 

@@ -162,9 +162,37 @@ async fn replace_all(
         .batch_execute(&truncate)
         .await
         .map_err(|e| RestoreError::server("truncating the tables", &e))?;
+    let mut aside = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| source.chunks_of(e.id).len() >= crate::set_aside::MIN_CHUNKS)
+    {
+        let plan = crate::set_aside::plan(client, &spec(e).qualified_table).await?;
+        let fail = |err| RestoreError::server("setting indexes aside for the load", &err);
+        client.batch_execute(&plan.drop).await.map_err(fail)?;
+        aside.push(plan);
+    }
     let mut reports = Vec::new();
     for e in entries {
         reports.push(load_table(client, source, e, req).await?);
+    }
+    for plan in &aside {
+        let fail = |err| RestoreError::server("building the indexes again", &err);
+        client
+            .batch_execute(&plan.rebuild_indexes)
+            .await
+            .map_err(fail)?;
+    }
+    for plan in &aside {
+        client
+            .batch_execute(&plan.readd_keys)
+            .await
+            .map_err(|err| {
+                RestoreError::Refused(format!(
+                "restored rows no longer match a table they reference ({}); nothing was changed",
+                pgark_conn::describe(&err)
+            ))
+            })?;
     }
     for fk in &fks {
         let mut sql = format!(
