@@ -95,13 +95,15 @@ done
 # Rust and cargo-fuzz are available (the same bodies run in `cargo test` on the
 # committed seeds either way).
 if [[ -z ${PGARK_SKIP_FUZZ:-} ]] && cargo +nightly fuzz --version >/dev/null 2>&1; then
+    fuzz_log=$(mktemp)
     for target in reader reader_resealed; do
         log "cargo fuzz run $target (30 s)"
         mkdir -p "crates/archive/fuzz/corpus/$target"
         (cd crates/archive && cargo +nightly fuzz run -O "$target" "fuzz/corpus/$target" fuzz/seeds \
-            -- -max_total_time=30 -rss_limit_mb=2048 -print_final_stats=0 >/dev/null 2>"../../target/fuzz-$target.log") \
-            || { tail -40 "target/fuzz-$target.log" >&2; die "fuzz target $target found a failure"; }
+            -- -max_total_time=30 -rss_limit_mb=2048 -print_final_stats=0 >/dev/null 2>"$fuzz_log") \
+            || { tail -40 "$fuzz_log" >&2; die "fuzz target $target found a failure"; }
     done
+    rm -f "$fuzz_log"
 else
     log "fuzzing skipped (needs nightly Rust and cargo-fuzz); the fuzz bodies ran on the seeds in cargo test"
 fi
