@@ -15,6 +15,7 @@
 #                              each of these versions (default "14 18";
 #                              set it empty to skip)
 #   PGARK_SKIP_DENY=1          skip cargo deny (licenses, bans, sources)
+#   PGARK_SKIP_BENCH=1         skip the benchmark smoke run
 #   PGARK_SKIP_FUZZ=1          skip the minute of fuzzing (runs when nightly
 #                              Rust and cargo-fuzz are installed)
 #   PGARK_SKIP_LINT=1          skip cargo fmt --check and clippy
@@ -90,6 +91,13 @@ for version in ${PGARK_TEST_VERSIONS-14 18}; do
     log "PostgreSQL $version: tests matching '$filter'"
     PGARK_PG_VERSION=$version cargo test "${scope[@]}" --all-targets "${matrix_args[@]}"
 done
+
+# The benchmark harness at a tiny scale, so it cannot rot (numbers go to
+# target/, never to BENCHMARKS.md).
+if [[ -z ${PGARK_SKIP_BENCH:-} ]]; then
+    log "benchmark smoke run (scripts/bench.sh --smoke)"
+    bash scripts/bench.sh --smoke
+fi
 
 # A minute of coverage-guided fuzzing of the archive readers, where nightly
 # Rust and cargo-fuzz are available (the same bodies run in `cargo test` on the
