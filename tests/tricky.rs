@@ -1709,7 +1709,6 @@ async fn a_database_with_an_odd_name_rolls_back_and_is_created() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: the list split of T6's fix is not quote-aware; /tmp/pgark-bugs.md note on T6"]
 async fn full_rollback_keeps_a_search_path_element_with_a_comma_and_a_quote() {
     let db = fresh_db().await;
     db.exec(&format!(
