@@ -1913,3 +1913,55 @@ async fn partial_rollback_works_where_the_application_works_with_unqualified_fun
         .unwrap();
     assert_eq!(db.table_rows("public.docs").await, backup);
 }
+
+#[tokio::test]
+async fn partial_rollback_of_a_big_table_rebuilds_every_index_and_key_exactly() {
+    let db = fresh_db().await;
+    db.exec(
+        "CREATE TABLE public.big (id int PRIMARY KEY, parent int REFERENCES public.big DEFERRABLE, code text,
+             r int4range, payload text, n int,
+             CONSTRAINT big_code UNIQUE (code) DEFERRABLE INITIALLY DEFERRED,
+             CONSTRAINT big_r EXCLUDE USING gist (r WITH &&),
+             CONSTRAINT big_n_check CHECK (n >= 0));
+         CREATE INDEX big_partial ON public.big (n) WHERE n > 10;
+         CREATE INDEX big_expr ON public.big (lower(code) text_pattern_ops) WITH (fillfactor = 70);
+         CREATE UNIQUE INDEX big_ident ON public.big (id, n) ;
+         ALTER TABLE public.big ALTER COLUMN n SET NOT NULL;
+         ALTER TABLE public.big REPLICA IDENTITY USING INDEX big_ident;
+         CREATE INDEX big_clustered ON public.big (payload);
+         ALTER TABLE public.big CLUSTER ON big_clustered;
+         CREATE INDEX big_commented ON public.big (parent);
+         COMMENT ON INDEX public.big_commented IS 'kept';
+         COMMENT ON CONSTRAINT big_code ON public.big IS 'unique codes';
+         CREATE TABLE public.refs (big_id int REFERENCES public.big ON DELETE CASCADE, note text);
+         INSERT INTO public.big SELECT g, CASE WHEN g > 1 THEN g / 2 END, 'code ' || g, int4range(g * 10, g * 10 + 5),
+                repeat(md5(g::text), 4), g % 100 FROM generate_series(1, 40000) g;
+         INSERT INTO public.refs SELECT g, 'r' FROM generate_series(1, 40000, 7) g;",
+    )
+    .await;
+    let (_dir, path) = archive_path();
+    let report = Dump::new(params(&db)).to_file(&path).await.unwrap();
+    assert!(
+        report.trailer.tables.iter().any(|t| t.chunks >= 4),
+        "the table must be big enough to be set aside: {:?}",
+        report.trailer.tables
+    );
+    let schema = db.pg_dump_schema();
+    let backup = db.table_rows("public.big").await;
+    db.exec("UPDATE public.big SET payload = 'x', code = code || '!' WHERE id % 3 = 0; INSERT INTO public.refs VALUES (5, 'new')")
+        .await;
+    let refs = db.table_rows("public.refs").await;
+    Rollback::new(params(&db), &path)
+        .tables(["public.big"])
+        .await
+        .unwrap();
+    assert_eq!(
+        db.pg_dump_schema(),
+        schema,
+        "indexes and keys are back exactly"
+    );
+    assert!(db.table_rows("public.big").await == backup);
+    assert_eq!(db.table_rows("public.refs").await, refs);
+    let valid = "SELECT count(*) FROM pg_index WHERE indrelid = 'public.big'::regclass AND NOT (indisvalid AND indisready)";
+    assert_eq!(count(&db, valid).await, 0);
+}
