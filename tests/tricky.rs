@@ -1890,7 +1890,6 @@ async fn an_encrypted_archive_of_the_tricky_database_round_trips_and_rolls_back(
 /// The database works for its application (ordinary search_path); the
 /// rollback runs with an empty search_path and cannot even TRUNCATE.
 #[tokio::test]
-#[ignore = "BUG: partial rollback runs with search_path '' and fails on indexes using unqualified SQL functions; /tmp/pgark-bugs.md T23"]
 async fn partial_rollback_works_where_the_application_works_with_unqualified_function_bodies() {
     let db = fresh_db().await;
     db.exec(

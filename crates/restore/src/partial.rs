@@ -69,6 +69,14 @@ pub async fn rollback_tables(
     let client = pgark_conn::connect(params).await?;
     pgark_conn::prepare_session(&client, Purpose::Restore).await?;
     crate::load::raw_encoding(&client, source).await?;
+    // This replaces rows in a live database: its own search_path, not the
+    // empty one of a restore, is what its index and default expressions
+    // (SQL functions with unqualified names) were written for. Every name
+    // pgark writes is qualified, so nothing else depends on it.
+    client
+        .batch_execute("RESET search_path")
+        .await
+        .map_err(|e| RestoreError::server("resetting search_path", &e))?;
     let q = |what: String| move |e: tokio_postgres::Error| RestoreError::server(what.clone(), &e);
     client
         .batch_execute(&format!(
