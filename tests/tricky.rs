@@ -1827,7 +1827,6 @@ async fn partial_rollback_of_inheritance_tables_whose_parent_gained_columns() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: a narrower numeric/timestamp precision rounds the backup's values silently; /tmp/pgark-bugs.md T22"]
 async fn partial_rollback_never_rounds_values_silently() {
     let db = fresh_db().await;
     db.exec(

@@ -281,6 +281,7 @@ async fn load_table(
     let current = target_columns(client, target).await?;
     let mut conversions = Vec::new();
     let mut select = Vec::new();
+    let mut lossless = Vec::new();
     for c in &spec.columns {
         let now = current.iter().find(|(n, _)| *n == c.name).ok_or_else(|| {
             RestoreError::Refused(format!(
@@ -304,6 +305,14 @@ async fn load_table(
             "{}: {} -> {} as {expr}",
             c.name, c.type_name, now.1
         ));
+        // The archive's type name is never put into SQL as it stands.
+        let from = canonical_type(client, &c.type_name)
+            .await
+            .map_err(|reason| RestoreError::Server {
+                what: format!("reading the type of {target}.{}", c.name),
+                reason,
+            })?;
+        lossless.extend(round_trip(&col, &from, &now.1));
         select.push(expr);
     }
     let unit = Unit {
@@ -321,7 +330,7 @@ async fn load_table(
             .await
             .map_err(fail)?
     } else {
-        load_converted(client, source, &unit, spec, &select)
+        load_converted(client, source, &unit, spec, &select, &lossless)
             .await
             .map_err(fail)?
     };
@@ -340,6 +349,7 @@ async fn load_converted(
     unit: &Unit<'_>,
     spec: &CopySpec,
     select: &[String],
+    lossless: &[(String, String)],
 ) -> Result<u64, String> {
     let stage = "pg_temp.pgark_stage";
     let mut cols = Vec::new();
@@ -360,6 +370,9 @@ async fn load_converted(
         .await
         .map_err(|e| pgark_conn::describe(&e))?;
     let rows = stream_copy(client, source, unit, &copy_sql(stage, spec, false)).await?;
+    for (col, back) in lossless {
+        check_lossless(client, stage, col, back).await?;
+    }
     // COPY ignores rules, INSERT does not: an ON INSERT rule (DO INSTEAD,
     // DO ALSO) would drop rows or write elsewhere. Off during the move.
     let enable_rules = disable_insert_rules(client, &spec.qualified_table).await?;
@@ -410,6 +423,49 @@ async fn disable_insert_rules(client: &Client, table: &str) -> Result<String, St
         restore.push_str(&format!("ALTER TABLE {table} {how} RULE {name};"));
     }
     Ok(restore)
+}
+
+/// The column converted to the target's type and back to the archive's: a
+/// value that does not come back the same would be changed by the rollback
+/// (a narrower numeric scale or timestamp precision rounds silently).
+fn round_trip(col: &str, from: &str, to: &str) -> Option<(String, String)> {
+    const TS: &str = "timestamp without time zone";
+    const TSTZ: &str = "timestamp with time zone";
+    match (from, to) {
+        // Read at the stated zone: the instant the user asked for, with no
+        // precision to lose (a wall-clock time in a DST gap has no way back).
+        (TS, TSTZ) | (TSTZ, TS) => None,
+        _ => Some((col.to_string(), format!("(({col})::{to})::{from}"))),
+    }
+}
+
+/// Refuses when a staged value would not survive the conversion. A type
+/// pair without a cast back cannot be checked this way, and is not.
+async fn check_lossless(client: &Client, stage: &str, col: &str, back: &str) -> Result<(), String> {
+    let sql = format!("SELECT count(*) FROM {stage} WHERE {back} IS DISTINCT FROM {col}");
+    client
+        .batch_execute("SAVEPOINT pgark_lossless")
+        .await
+        .map_err(|e| pgark_conn::describe(&e))?;
+    match client.query_one(sql.as_str(), &[]).await {
+        Ok(row) => {
+            client
+                .batch_execute("RELEASE SAVEPOINT pgark_lossless")
+                .await
+                .map_err(|e| pgark_conn::describe(&e))?;
+            let changed: i64 = row.get(0);
+            if changed > 0 {
+                return Err(format!(
+                    "{changed} value(s) of column {col} would change to fit the column's type now (for example rounded); nothing was changed"
+                ));
+            }
+            Ok(())
+        }
+        Err(_) => client
+            .batch_execute("ROLLBACK TO SAVEPOINT pgark_lossless; RELEASE SAVEPOINT pgark_lossless")
+            .await
+            .map_err(|e| pgark_conn::describe(&e)),
+    }
 }
 
 /// The archive's type name as the server spells it. The archive's text is
