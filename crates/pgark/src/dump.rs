@@ -1,7 +1,7 @@
 //! Taking a backup: the [`Dump`] builder, and [`estimate`] of its size.
 
 use crate::output::{free_space, output_error, PendingFile};
-use crate::{ConnParams, Error};
+use crate::{strings, ConnParams, Error};
 use pgark_archive::{ArchiveMeta, Trailer};
 use pgark_export::{DumpOptions, Progress};
 use std::io::Write;
@@ -40,10 +40,6 @@ impl DumpReport {
     pub fn rows(&self) -> u64 {
         self.trailer.tables.iter().map(|t| t.rows).sum()
     }
-}
-
-fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {
-    items.into_iter().map(Into::into).collect()
 }
 
 impl Dump {

@@ -71,6 +71,11 @@ pub enum Error {
     Server { what: String, reason: String },
 }
 
+/// Builder arguments: any list of names.
+fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {
+    items.into_iter().map(Into::into).collect()
+}
+
 impl Error {
     /// What a restore that failed part-way did and did not do.
     pub fn restore_report(&self) -> Option<&RestoreReport> {

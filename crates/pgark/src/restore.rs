@@ -1,15 +1,11 @@
 //! Restoring and rolling back: the [`Restore`] and [`Rollback`] builders.
 
-use crate::{ConnParams, Error};
+use crate::{strings, ConnParams, Error};
 use pgark_archive::Key;
 use pgark_restore::{Progress, RestoreOptions, RestoreReport, Source, TableReport, TableRollback};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {
-    items.into_iter().map(Into::into).collect()
-}
 
 /// An opened archive; `-` (a pipe) is first copied to a temporary file, so
 /// that every checksum is verified before the target changes and tables can
