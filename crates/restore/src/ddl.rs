@@ -1,7 +1,7 @@
-//! The restore's order: clean, pre-data, data, sequence values, post-data.
-//! Post-data runs in parallel, by dependencies, never two statements that
-//! lock the same table at once (except index builds, which share their lock).
+//! The restore's order: clean, pre-data, then data and post-data together
+//! in parallel, by dependencies (see [`crate::schedule`]).
 
+use crate::schedule::{Scheduler, Task};
 use crate::select::Selection;
 use crate::source::Source;
 use crate::{load, Failure, Progress, RestoreError, RestoreOptions, RestoreReport};
@@ -187,26 +187,12 @@ async fn run_sections(
             data.push(e);
         }
     }
-    if run.opts.single_transaction {
-        load::serial(leader, source, &data, run).await?;
-    } else {
-        load::parallel(params, source, &data, run).await?;
-    }
-    for e in sel.section(Section::Data).filter(|e| e.copy.is_none()) {
-        let result = exec(leader, e, run.opts).await;
-        run.record(e, result)?;
-    }
-    let post: Vec<&TocEntry> = sel.section(Section::PostData).collect();
-    if run.opts.single_transaction || run.opts.jobs <= 1 {
-        for (i, e) in post.iter().enumerate() {
-            let result = exec(leader, e, run.opts).await;
-            run.record(e, result)?;
-            run.progress("post-data", i + 1, post.len());
-        }
-        Ok(())
-    } else {
-        post_data_parallel(params, leader, source, &post, run).await
-    }
+    let sql: Vec<&TocEntry> = sel
+        .section(Section::Data)
+        .filter(|e| e.copy.is_none())
+        .chain(sel.section(Section::PostData))
+        .collect();
+    run_tasks(params, leader, source, &data, &sql, run).await
 }
 
 /// The statements of one entry: its DDL, then its owner unless `--no-owner`.
@@ -280,21 +266,29 @@ async fn clean(client: &Client, sel: &Selection, run: &mut Run<'_>) -> Result<()
     Ok(())
 }
 
-async fn post_data_parallel(
+/// Data and what follows it, on `jobs` connections (the leader and the
+/// others): see [`crate::schedule`]. A single-transaction restore runs it
+/// all on the leader, in its transaction.
+async fn run_tasks(
     params: &ConnParams,
     leader: &Client,
     source: &Source,
-    post: &[&TocEntry],
+    data: &[&TocEntry],
+    sql: &[&TocEntry],
     run: &mut Run<'_>,
 ) -> Result<(), RestoreError> {
-    let mut idle: Vec<Client> = Vec::new();
-    for _ in 1..run.opts.jobs {
-        idle.push(session(params, run.opts).await?);
+    let single = run.opts.single_transaction;
+    let jobs = if single { 1 } else { run.opts.jobs.max(1) };
+    let parents = load::referenced_tables(leader, data).await?;
+    let units = load::units(source, data, run, jobs);
+    let (mut sched, tasks) = Scheduler::new(source.toc(), sql, units, &parents);
+    let mut idle = open_sessions(params, run.opts, jobs - 1).await?;
+    for client in std::iter::once(leader).chain(idle.iter()) {
+        load::raw_encoding(client, source).await?;
     }
-    let mut sched = Scheduler::new(source, post);
+    let mut tally = Tally::new(&tasks, data.len(), sql.len());
     let mut running = FuturesUnordered::new();
     let mut leader_busy = false;
-    let total = post.len();
     while !sched.finished() || !running.is_empty() {
         while let Some(i) = sched.next_ready() {
             let slot = if !leader_busy {
@@ -306,21 +300,15 @@ async fn post_data_parallel(
                 sched.unstart(i);
                 break;
             };
-            let e = post[i];
+            let task = &tasks[i];
             let opts = run.opts;
             running.push(async move {
                 let client = slot.as_ref().unwrap_or(leader);
-                let mut result = exec(client, e, opts).await;
-                if result
-                    .as_ref()
-                    .is_err_and(|m| m.contains("deadlock detected"))
-                {
-                    result = exec(client, e, opts).await;
-                }
-                (i, slot, result)
+                let outcome = run_task(client, source, task, opts, single).await;
+                (i, slot, outcome)
             });
         }
-        let Some((i, slot, result)) = running.next().await else {
+        let Some((i, slot, outcome)) = running.next().await else {
             break;
         };
         match slot {
@@ -328,137 +316,119 @@ async fn post_data_parallel(
             None => leader_busy = false,
         }
         sched.done(i);
-        run.record(post[i], result)?;
-        run.progress("post-data", sched.done_count, total);
+        tally.record(&tasks[i], outcome, run)?;
     }
     Ok(())
 }
 
-/// Chooses post-data entries whose dependencies are done and whose tables are
-/// not locked by a running entry. Dependencies are counted, so each pick looks
-/// only at the entries that are ready (thousands of indexes stay cheap).
-struct Scheduler<'a> {
-    entries: &'a [&'a TocEntry],
-    tables: Vec<BTreeSet<u32>>,
-    /// Unfinished dependencies of each entry, within this restore.
-    waiting_on: Vec<usize>,
-    /// Entries to tell when an entry finishes.
-    dependents: Vec<Vec<usize>>,
-    /// Ready entries, in TOC order.
-    ready: BTreeSet<usize>,
-    not_started: BTreeSet<usize>,
-    running: BTreeSet<usize>,
-    done_count: usize,
+async fn open_sessions(
+    params: &ConnParams,
+    opts: &RestoreOptions,
+    n: usize,
+) -> Result<Vec<Client>, RestoreError> {
+    futures::future::join_all((0..n).map(|_| session(params, opts)))
+        .await
+        .into_iter()
+        .collect()
 }
 
-impl<'a> Scheduler<'a> {
-    fn new(source: &Source, entries: &'a [&'a TocEntry]) -> Self {
-        let table_ids: BTreeSet<u32> = source
-            .toc()
-            .iter()
-            .filter(|e| matches!(e.kind.as_str(), "TABLE" | "MATERIALIZED VIEW"))
-            .map(|e| e.id)
-            .collect();
-        let by_id: BTreeMap<u32, &TocEntry> = source.toc().iter().map(|e| (e.id, e)).collect();
-        let index_of: BTreeMap<u32, usize> =
-            entries.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
-        let mut waiting_on = vec![0; entries.len()];
-        let mut dependents = vec![Vec::new(); entries.len()];
-        for (i, e) in entries.iter().enumerate() {
-            let deps: BTreeSet<usize> = e
-                .deps
-                .iter()
-                .filter_map(|d| index_of.get(d).copied())
-                .collect();
-            waiting_on[i] = deps.len();
-            for d in deps {
-                dependents[d].push(i);
+/// Rows loaded, or the entry's error.
+async fn run_task(
+    client: &Client,
+    source: &Source,
+    task: &Task<'_>,
+    opts: &RestoreOptions,
+    in_transaction: bool,
+) -> Result<u64, String> {
+    match task {
+        Task::Copy(unit) => load::copy_unit(client, source, unit, in_transaction).await,
+        Task::Sql(e) => {
+            let mut result = exec(client, e, opts).await;
+            // Statements on different tables can still deadlock on shared
+            // catalog rows; once more usually goes through.
+            if !in_transaction
+                && result
+                    .as_ref()
+                    .is_err_and(|m| m.contains("deadlock detected"))
+            {
+                result = exec(client, e, opts).await;
             }
+            result.map(|()| 0)
         }
-        Scheduler {
-            entries,
-            tables: entries
-                .iter()
-                .map(|e| tables_of(e, &by_id, &table_ids))
-                .collect(),
-            ready: (0..entries.len()).filter(|&i| waiting_on[i] == 0).collect(),
-            waiting_on,
-            dependents,
-            not_started: (0..entries.len()).collect(),
-            running: BTreeSet::new(),
-            done_count: 0,
-        }
-    }
-
-    fn finished(&self) -> bool {
-        self.not_started.is_empty()
-    }
-
-    fn next_ready(&mut self) -> Option<usize> {
-        let pick = self
-            .ready
-            .iter()
-            .copied()
-            .find(|&i| !self.conflicts(i))
-            // Nothing is running and nothing is ready: a dependency cycle.
-            // Run the first one anyway; its error, if any, is reported.
-            .or_else(|| {
-                self.running
-                    .is_empty()
-                    .then(|| self.not_started.first().copied())
-                    .flatten()
-            })?;
-        self.ready.remove(&pick);
-        self.not_started.remove(&pick);
-        self.running.insert(pick);
-        Some(pick)
-    }
-
-    fn unstart(&mut self, i: usize) {
-        self.running.remove(&i);
-        self.not_started.insert(i);
-        if self.waiting_on[i] == 0 {
-            self.ready.insert(i);
-        }
-    }
-
-    /// A failed entry counts as done too: pg_restore also tries what follows.
-    fn done(&mut self, i: usize) {
-        self.running.remove(&i);
-        self.done_count += 1;
-        for &d in &self.dependents[i] {
-            self.waiting_on[d] -= 1;
-            if self.waiting_on[d] == 0 && self.not_started.contains(&d) {
-                self.ready.insert(d);
-            }
-        }
-    }
-
-    fn conflicts(&self, i: usize) -> bool {
-        let is_index = |j: usize| self.entries[j].kind == "INDEX";
-        self.running.iter().any(|&j| {
-            let shared = !self.tables[i].is_disjoint(&self.tables[j]);
-            // Index builds take SHARE locks, which do not conflict with each other.
-            shared && !(is_index(i) && is_index(j))
-        })
+        Task::AllData => Ok(0),
     }
 }
 
-/// The tables an entry locks: the tables among its dependencies, and the
-/// tables of dependencies that are themselves post-data objects (an FK's
-/// referenced constraint).
-fn tables_of(
-    e: &TocEntry,
-    by_id: &BTreeMap<u32, &TocEntry>,
-    tables: &BTreeSet<u32>,
-) -> BTreeSet<u32> {
-    let mut out = BTreeSet::new();
-    for d in &e.deps {
-        if tables.contains(d) {
-            out.insert(*d);
-        } else if let Some(dep) = by_id.get(d).filter(|dep| dep.section == Section::PostData) {
-            out.extend(dep.deps.iter().filter(|x| tables.contains(x)));
+/// Outcomes per entry: a split table succeeded only if all its parts did.
+struct Tally {
+    /// Per data entry: units not finished, rows so far, first error.
+    tables: BTreeMap<u32, (usize, u64, Option<String>)>,
+    data_total: usize,
+    data_done: usize,
+    sql_total: usize,
+    sql_done: usize,
+}
+
+impl Tally {
+    fn new(tasks: &[Task<'_>], data_total: usize, sql_total: usize) -> Self {
+        let mut tables = BTreeMap::new();
+        for t in tasks {
+            if let Task::Copy(u) = t {
+                tables.entry(u.entry.id).or_insert((0, 0, None)).0 += 1;
+            }
+        }
+        Tally {
+            tables,
+            data_total,
+            data_done: 0,
+            sql_total,
+            sql_done: 0,
         }
     }
-    out
+
+    fn record(
+        &mut self,
+        task: &Task<'_>,
+        outcome: Result<u64, String>,
+        run: &mut Run<'_>,
+    ) -> Result<(), RestoreError> {
+        match task {
+            Task::Copy(unit) => {
+                let Some(t) = self.tables.get_mut(&unit.entry.id) else {
+                    return Ok(());
+                };
+                t.0 -= 1;
+                match outcome {
+                    Ok(rows) => t.1 += rows,
+                    Err(e) => {
+                        t.2.get_or_insert(e);
+                    }
+                }
+                if t.0 > 0 {
+                    return Ok(());
+                }
+                let result = match t.2.take() {
+                    None => {
+                        run.report.rows += t.1;
+                        Ok(())
+                    }
+                    Some(e) => Err(e),
+                };
+                self.data_done += 1;
+                run.record(unit.entry, result)?;
+            }
+            Task::Sql(e) => {
+                self.sql_done += 1;
+                run.record(e, outcome.map(|_| ()))?;
+            }
+            Task::AllData => return Ok(()),
+        }
+        let (phase, done, total) = if self.data_done < self.data_total {
+            ("data", self.data_done, self.data_total)
+        } else {
+            ("post-data", self.sql_done, self.sql_total)
+        };
+        run.progress(phase, done, total);
+        Ok(())
+    }
 }

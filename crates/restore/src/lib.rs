@@ -19,6 +19,7 @@ mod ddl;
 mod load;
 mod partial;
 mod rollback;
+mod schedule;
 mod script;
 mod select;
 mod set_aside;

@@ -2,16 +2,13 @@
 //! `COPY ... FROM STDIN`, while a blocking thread reads and decompresses the
 //! next chunks.
 
-use crate::ddl::{session, Run};
+use crate::ddl::Run;
 use crate::source::Source;
 use crate::RestoreError;
 use bytes::Bytes;
 use futures::SinkExt;
 use pgark_archive::{BlockRef, TocEntry};
-use pgark_conn::ConnParams;
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 /// Tables with more chunks than this are loaded by several jobs at once.
@@ -29,7 +26,12 @@ pub(crate) struct Unit<'a> {
     pub(crate) whole: bool,
 }
 
-fn units<'a>(source: &Source, data: &[&'a TocEntry], run: &Run<'_>, jobs: usize) -> Vec<Unit<'a>> {
+pub(crate) fn units<'a>(
+    source: &Source,
+    data: &[&'a TocEntry],
+    run: &Run<'_>,
+    jobs: usize,
+) -> Vec<Unit<'a>> {
     let mut out = Vec::new();
     for e in data {
         let chunks = source.chunks_of(e.id);
@@ -72,84 +74,9 @@ pub(crate) async fn raw_encoding(client: &Client, source: &Source) -> Result<(),
         .map_err(|e| RestoreError::server("setting client_encoding", &e))
 }
 
-/// Loads everything on one connection, inside the caller's transaction.
-pub(crate) async fn serial(
-    client: &Client,
-    source: &Source,
-    data: &[&TocEntry],
-    run: &mut Run<'_>,
-) -> Result<(), RestoreError> {
-    let total = data.len();
-    let parents = referenced_tables(client, data).await?;
-    raw_encoding(client, source).await?;
-    let mut queue = Queue::new(units(source, data, run, 1), parents);
-    let mut done = 0;
-    // Nothing runs beside it, so the queue never says Wait: parents come
-    // first, and a cycle is taken as it comes.
-    while let Taken::Unit(unit) = queue.take() {
-        let result = copy_unit(client, source, &unit, true).await;
-        queue.finished(unit.entry.id);
-        let result = result.map(|rows| run.report.rows += rows);
-        run.record(unit.entry, result)?;
-        done += 1;
-        run.progress("data", done, total);
-    }
-    Ok(())
-}
-
-/// Loads on `jobs` connections, biggest units first; a table waits for the
-/// tables its existing foreign keys point at (a data-only restore into a
-/// database that has its constraints already).
-pub(crate) async fn parallel(
-    params: &ConnParams,
-    source: &Source,
-    data: &[&TocEntry],
-    run: &mut Run<'_>,
-) -> Result<(), RestoreError> {
-    let all = units(source, data, run, run.opts.jobs);
-    if all.is_empty() {
-        return Ok(());
-    }
-    let jobs = run.opts.jobs.clamp(1, all.len());
-    let mut clients = Vec::new();
-    for _ in 0..jobs {
-        let client = session(params, run.opts).await?;
-        raw_encoding(&client, source).await?;
-        clients.push(client);
-    }
-    let parents = referenced_tables(&clients[0], data).await?;
-    let queue = Mutex::new(Queue::new(all, parents));
-    let results = Mutex::new(Vec::new());
-    let stop = AtomicBool::new(false);
-    let exit_on_error = run.opts.exit_on_error;
-    let workers = clients.iter().map(|client| async {
-        while !stop.load(Ordering::Relaxed) {
-            let next = queue.lock().unwrap().take();
-            let unit = match next {
-                Taken::Unit(u) => u,
-                Taken::Wait => {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    continue;
-                }
-                Taken::Done => break,
-            };
-            let result = copy_unit(client, source, &unit, false).await;
-            if result.is_err() && exit_on_error {
-                stop.store(true, Ordering::Relaxed);
-            }
-            queue.lock().unwrap().finished(unit.entry.id);
-            results.lock().unwrap().push((unit.entry, result));
-        }
-    });
-    futures::future::join_all(workers).await;
-    record_by_entry(results.into_inner().unwrap(), run)?;
-    run.report.not_attempted += queue.into_inner().unwrap().pending.len();
-    Ok(())
-}
-
 /// For each entry, the entries whose tables its table references by a
 /// foreign key that exists in the target now.
-async fn referenced_tables(
+pub(crate) async fn referenced_tables(
     client: &Client,
     data: &[&TocEntry],
 ) -> Result<BTreeMap<u32, Vec<u32>>, RestoreError> {
@@ -180,93 +107,6 @@ async fn referenced_tables(
         }
     }
     Ok(parents)
-}
-
-enum Taken<'a> {
-    Unit(Unit<'a>),
-    Wait,
-    Done,
-}
-
-/// Units not started yet, and how many units of each entry are unfinished.
-struct Queue<'a> {
-    pending: VecDeque<Unit<'a>>,
-    parents: BTreeMap<u32, Vec<u32>>,
-    unfinished: BTreeMap<u32, usize>,
-    running: usize,
-}
-
-impl<'a> Queue<'a> {
-    fn new(units: Vec<Unit<'a>>, parents: BTreeMap<u32, Vec<u32>>) -> Self {
-        let mut unfinished = BTreeMap::new();
-        for u in &units {
-            *unfinished.entry(u.entry.id).or_insert(0) += 1;
-        }
-        Queue {
-            pending: units.into(),
-            parents,
-            unfinished,
-            running: 0,
-        }
-    }
-
-    fn ready(&self, u: &Unit<'_>) -> bool {
-        let parents = self
-            .parents
-            .get(&u.entry.id)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        parents
-            .iter()
-            .all(|p| self.unfinished.get(p).copied().unwrap_or(0) == 0)
-    }
-
-    fn take(&mut self) -> Taken<'a> {
-        if self.pending.is_empty() {
-            return Taken::Done;
-        }
-        // A reference cycle cannot be ordered: with nothing running, go anyway.
-        let pos = self
-            .pending
-            .iter()
-            .position(|u| self.ready(u))
-            .or((self.running == 0).then_some(0));
-        match pos.and_then(|i| self.pending.remove(i)) {
-            Some(u) => {
-                self.running += 1;
-                Taken::Unit(u)
-            }
-            None => Taken::Wait,
-        }
-    }
-
-    fn finished(&mut self, entry: u32) {
-        self.running -= 1;
-        if let Some(n) = self.unfinished.get_mut(&entry) {
-            *n -= 1;
-        }
-    }
-}
-
-/// One outcome per table: a split table succeeded only if all its parts did.
-fn record_by_entry(
-    results: Vec<(&TocEntry, Result<u64, String>)>,
-    run: &mut Run<'_>,
-) -> Result<(), RestoreError> {
-    let mut by_entry: BTreeMap<u32, (&TocEntry, Result<u64, String>)> = BTreeMap::new();
-    for (e, r) in results {
-        let slot = by_entry.entry(e.id).or_insert((e, Ok(0)));
-        slot.1 = match (&slot.1, r) {
-            (Ok(a), Ok(b)) => Ok(a + b),
-            (Err(a), _) => Err(a.clone()),
-            (_, Err(b)) => Err(b),
-        };
-    }
-    for (_, (e, r)) in by_entry {
-        let r = r.map(|rows| run.report.rows += rows);
-        run.record(e, r)?;
-    }
-    Ok(())
 }
 
 /// Streams a unit's chunks into one COPY; returns the rows loaded.
