@@ -408,6 +408,17 @@ async fn a_damaged_archive_fails_before_the_target_changes() {
         .await;
         out.expect_error(&[s(&damaged)]);
         assert_unchanged(&db, &before).await;
+        // A full rollback checks chunks as it loads them, beside the database.
+        let mut cmd = pgark(["rollback", "-q", "--yes", "-d", &db.url()]);
+        cmd.arg(&damaged);
+        run(cmd).await.expect_error(&[s(&damaged)]);
+        assert_unchanged(&db, &before).await;
+        let leftovers = db
+            .query_strings(
+                "SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE '%pgark%'",
+            )
+            .await;
+        assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
         for extra in [vec![], vec!["--single-transaction", "-j", "1"]] {
             let mut cmd = pgark(["restore", "-q", "-d", &empty.url()]);
             cmd.args(&extra).arg(&damaged);

@@ -14,6 +14,7 @@
 //! Before anything touches the target, every block the restore will read is
 //! verified against its checksum.
 
+mod binary;
 mod compare;
 mod ddl;
 mod load;

@@ -2,12 +2,13 @@
 //! `COPY ... FROM STDIN`, while a blocking thread reads and decompresses the
 //! next chunks.
 
+use crate::binary::{self, Kind};
 use crate::ddl::Run;
 use crate::source::Source;
 use crate::RestoreError;
 use bytes::Bytes;
 use futures::SinkExt;
-use pgark_archive::{BlockRef, TocEntry};
+use pgark_archive::{BlockRef, CopyColumn, TocEntry};
 use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
@@ -143,7 +144,7 @@ pub(crate) async fn copy_unit(
                 .await
                 .map_err(|e| e.to_string())?
         };
-        let rows = stream_copy(client, source, unit, &copy_sql(target, spec, freeze)).await?;
+        let rows = stream_copy(client, source, unit, target, freeze).await?;
         if !enable_again.is_empty() {
             exec(enable_again).await?;
         }
@@ -156,7 +157,13 @@ pub(crate) async fn copy_unit(
     result
 }
 
-pub(crate) fn copy_sql(target: &str, spec: &pgark_archive::CopySpec, freeze: bool) -> String {
+/// `COPY target (columns) FROM STDIN`, binary when the rows are converted.
+pub(crate) fn copy_sql(
+    target: &str,
+    spec: &pgark_archive::CopySpec,
+    freeze: bool,
+    binary: bool,
+) -> String {
     let cols: Vec<String> = spec
         .columns
         .iter()
@@ -167,33 +174,56 @@ pub(crate) fn copy_sql(target: &str, spec: &pgark_archive::CopySpec, freeze: boo
     } else {
         format!(" ({})", cols.join(", "))
     };
-    let with = if freeze { " WITH (FREEZE)" } else { "" };
+    let with = match (freeze, binary) {
+        (true, true) => " WITH (FREEZE, FORMAT binary)",
+        (true, false) => " WITH (FREEZE)",
+        (false, true) => " WITH (FORMAT binary)",
+        (false, false) => "",
+    };
     format!("COPY {target}{list} FROM STDIN{with}")
 }
 
+/// How the rows of a table go to the server: converted to binary (see
+/// [`crate::binary`]) when every column's type allows it. The caller
+/// promises the target's columns have the archive's types.
+pub(crate) fn binary_plan(source: &Source, spec: &pgark_archive::CopySpec) -> Option<Vec<Kind>> {
+    // SQL_ASCII text may hold any bytes: it goes through untouched, as text.
+    if spec.format != "text" || source.meta().database_props.encoding == "SQL_ASCII" {
+        return None;
+    }
+    binary::plan(&spec.columns)
+}
+
+/// Streams a unit's chunks into one COPY into `target` (a table with the
+/// archive's column types); returns the rows loaded.
 pub(crate) async fn stream_copy(
     client: &Client,
     source: &Source,
     unit: &Unit<'_>,
-    sql: &str,
+    target: &str,
+    freeze: bool,
 ) -> Result<u64, String> {
+    let spec = unit.entry.copy.as_ref().ok_or("not a TABLE DATA entry")?;
+    let kinds = binary_plan(source, spec);
+    let sql = copy_sql(target, spec, freeze, kinds.is_some());
     let rows = unit.chunks.iter().map(|c| c.rows).sum();
-    let mut chunks = prefetch(source, unit.chunks.clone());
+    let binary = kinds.is_some();
+    let mut chunks = prefetch(source, unit.chunks.clone(), spec.columns.clone(), kinds);
     let sink = client
-        .copy_in::<_, Bytes>(sql)
+        .copy_in::<_, Bytes>(&sql)
         .await
         .map_err(|e| pgark_conn::describe(&e))?;
     futures::pin_mut!(sink);
+    let send_err = |e: tokio_postgres::Error| pgark_conn::describe(&e);
+    if binary {
+        sink.send(Bytes::from_static(binary::HEADER))
+            .await
+            .map_err(send_err)?;
+    }
     let mut received = 0;
     while let Some(data) = chunks.recv().await {
         // Returning early drops the sink without finish(): the server aborts the COPY.
-        let data = data.map_err(|e| e.to_string())?;
-        if has_end_marker(&data) {
-            return Err("an archive chunk holds a COPY end-of-data line (\\.), which COPY never writes: refusing".into());
-        }
-        sink.send(data)
-            .await
-            .map_err(|e| pgark_conn::describe(&e))?;
+        sink.send(data?).await.map_err(send_err)?;
         received += 1;
     }
     if received != unit.chunks.len() {
@@ -202,11 +232,12 @@ pub(crate) async fn stream_copy(
             unit.chunks.len()
         ));
     }
-    let stored = sink
-        .as_mut()
-        .finish()
-        .await
-        .map_err(|e| pgark_conn::describe(&e))?;
+    if binary {
+        sink.send(Bytes::from_static(binary::TRAILER))
+            .await
+            .map_err(send_err)?;
+    }
+    let stored = sink.as_mut().finish().await.map_err(send_err)?;
     if stored != rows {
         return Err(format!(
             "the server stored {stored} rows, the archive holds {rows}"
@@ -221,22 +252,35 @@ pub(crate) fn has_end_marker(data: &[u8]) -> bool {
     data.starts_with(b"\\.\n") || memchr::memmem::find(data, b"\n\\.\n").is_some()
 }
 
-/// Reads and decompresses chunks on a blocking thread, two ahead of the COPY.
+/// Reads, decompresses and (for binary) converts chunks on a blocking
+/// thread, two ahead of the COPY.
 fn prefetch(
     source: &Source,
     chunks: Vec<BlockRef>,
-) -> tokio::sync::mpsc::Receiver<Result<Bytes, RestoreError>> {
+    columns: Vec<CopyColumn>,
+    kinds: Option<Vec<Kind>>,
+) -> tokio::sync::mpsc::Receiver<Result<Bytes, String>> {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let source = source.clone();
     tokio::task::spawn_blocking(move || {
         let mut file = match source.handle() {
             Ok(f) => f,
-            Err(e) => return drop(tx.blocking_send(Err(e))),
+            Err(e) => return drop(tx.blocking_send(Err(e.to_string()))),
         };
         for at in chunks {
             let data = source
                 .read(&mut file, &at)
-                .and_then(|c| c.decompress().map_err(|e| source.archive_error(e)));
+                .and_then(|c| c.decompress().map_err(|e| source.archive_error(e)))
+                .map_err(|e| e.to_string())
+                .and_then(|text| {
+                    if has_end_marker(&text) {
+                        return Err("an archive chunk holds a COPY end-of-data line (\\.), which COPY never writes: refusing".to_string());
+                    }
+                    match &kinds {
+                        Some(k) => binary::convert(&text, k, &columns),
+                        None => Ok(text),
+                    }
+                });
             let failed = data.is_err();
             if tx.blocking_send(data.map(Bytes::from)).is_err() || failed {
                 return;

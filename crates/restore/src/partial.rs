@@ -7,7 +7,7 @@
 //! keys added back, which checks every referencing row against the restored
 //! rows: if one no longer matches, the whole transaction rolls back.
 
-use crate::load::{copy_sql, stream_copy, Unit};
+use crate::load::{stream_copy, Unit};
 use crate::source::Source;
 use crate::RestoreError;
 use pgark_archive::{CopySpec, TocEntry};
@@ -326,7 +326,7 @@ async fn load_table(
         reason: m,
     };
     let rows = if conversions.is_empty() {
-        stream_copy(client, source, &unit, &copy_sql(target, spec, true))
+        stream_copy(client, source, &unit, target, true)
             .await
             .map_err(fail)?
     } else {
@@ -369,7 +369,7 @@ async fn load_converted(
         .batch_execute(&create)
         .await
         .map_err(|e| pgark_conn::describe(&e))?;
-    let rows = stream_copy(client, source, unit, &copy_sql(stage, spec, false)).await?;
+    let rows = stream_copy(client, source, unit, stage, false).await?;
     for (col, back) in lossless {
         check_lossless(client, stage, col, back).await?;
     }

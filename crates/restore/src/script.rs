@@ -79,7 +79,12 @@ fn write_entry<W: Write>(
     let Some(spec) = &e.copy else {
         return writeln!(out, "{}", entry_sql(e, opts)).map_err(io);
     };
-    writeln!(out, "{};", copy_sql(&spec.qualified_table, spec, false)).map_err(io)?;
+    writeln!(
+        out,
+        "{};",
+        copy_sql(&spec.qualified_table, spec, false, false)
+    )
+    .map_err(io)?;
     let mut file = source.handle()?;
     for at in source.chunks_of(e.id) {
         let data = source

@@ -228,7 +228,8 @@ impl TestDb {
     /// comparing data between two databases. `qualified_table` is SQL
     /// (quote it as needed, as [`TestDb::all_tables`] does).
     pub async fn table_rows(&self, qualified_table: &str) -> Vec<String> {
-        let sql = format!("SELECT t::text FROM {qualified_table} AS t");
+        // `t.*` is always the row, even in a table with a column named t.
+        let sql = format!("SELECT (t.*)::text FROM {qualified_table} AS t");
         let mut rows: Vec<String> = self
             .query_strings(&sql)
             .await
