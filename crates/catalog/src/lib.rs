@@ -152,6 +152,9 @@ pub struct TableInfo {
     /// WHERE condition of an extension configuration table.
     pub copy_filter: Option<String>,
     pub unlogged: bool,
+    /// (schema, name) of the partitioned tables this table is a partition
+    /// of, nearest first: naming a partitioned table names its partitions.
+    pub partition_of: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

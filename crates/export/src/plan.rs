@@ -31,17 +31,19 @@ pub(crate) struct Plan {
     pub(crate) units: Vec<Unit>,
 }
 
+/// The table is named by the pattern, itself or through a partitioned
+/// table it is a partition of.
+fn named(m: &TableMatcher, t: &pgark_catalog::TableInfo) -> bool {
+    m.matches(&t.schema, &t.name) || t.partition_of.iter().any(|(s, n)| m.matches(s, n))
+}
+
 impl Plan {
     pub(crate) fn new(catalog: &Catalog, opts: &DumpOptions) -> Result<Plan, ExportError> {
         let critical = TableMatcher::new(&opts.critical)?;
         let excluded = TableMatcher::new(&opts.exclude_table_data)?;
         for pattern in &opts.critical {
             let one = TableMatcher::new(std::slice::from_ref(pattern))?;
-            if !catalog
-                .tables
-                .iter()
-                .any(|t| one.matches(&t.schema, &t.name))
-            {
+            if !catalog.tables.iter().any(|t| named(&one, t)) {
                 return Err(ExportError::Options(format!(
                     "--critical: no table matches \"{pattern}\""
                 )));
@@ -76,7 +78,7 @@ impl Plan {
                 .map(|t| DataEntry {
                     entry_id: 0,
                     table: t.clone(),
-                    critical: critical.matches(&t.schema, &t.name),
+                    critical: named(&critical, t),
                 })
                 .collect()
         };

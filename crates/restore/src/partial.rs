@@ -114,9 +114,8 @@ fn select<'a>(source: &'a Source, req: &TableRollback) -> Result<Vec<&'a TocEntr
         .filter(|e| e.copy.as_ref().is_some_and(|c| req.critical && c.critical))
         .chain(source.toc().iter().filter(|e| {
             e.copy.is_some()
-                && e.schema
-                    .as_deref()
-                    .is_some_and(|s| !req.tables.is_empty() && m.matches(s, &e.name))
+                && !req.tables.is_empty()
+                && names(source.toc(), e).any(|(s, n)| m.matches(s, n))
         }))
         .collect();
     let mut unique: Vec<&TocEntry> = Vec::new();
@@ -136,6 +135,33 @@ fn select<'a>(source: &'a Source, req: &TableRollback) -> Result<Vec<&'a TocEntr
         )));
     }
     Ok(unique)
+}
+
+/// A data entry's table, then the partitioned tables it is a partition of,
+/// nearest first (from the TOC's TABLE ATTACH entries): naming a partitioned
+/// table names its partitions.
+fn names<'a>(toc: &'a [TocEntry], e: &'a TocEntry) -> impl Iterator<Item = (&'a str, &'a str)> {
+    let table = |id: u32| toc.iter().find(|t| t.id == id && t.kind == "TABLE");
+    let parent_of = move |t: &TocEntry| {
+        toc.iter()
+            .find(|a| {
+                a.kind == "TABLE ATTACH"
+                    && a.schema == t.schema
+                    && a.name == t.name
+                    && a.deps.contains(&t.id)
+            })
+            .and_then(|a| {
+                a.deps
+                    .iter()
+                    .copied()
+                    .filter(|&d| d != t.id)
+                    .find_map(table)
+            })
+    };
+    let start = e.deps.iter().copied().find_map(table);
+    std::iter::successors(start, move |t| parent_of(t))
+        .take(toc.len())
+        .filter_map(|t| Some((t.schema.as_deref()?, t.name.as_str())))
 }
 
 async fn replace_all(

@@ -231,6 +231,9 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
             attach_partition(ctx, r, &by_oid);
         }
     }
+    for t in ctx.tables.iter_mut() {
+        t.partition_of = partition_ancestors(t.oid, &by_oid);
+    }
     for (r, id) in matviews {
         if r.populated {
             let obj = post("MATERIALIZED VIEW DATA", Some(&r.schema), &r.name).sql(
@@ -854,6 +857,7 @@ fn table(
             size_bytes: r.size,
             copy_filter: None,
             unlogged: r.unlogged,
+            partition_of: Vec::new(),
         });
     }
     Ok(id)
@@ -1157,6 +1161,20 @@ fn sequence(ctx: &mut Ctx<'_>, r: &RelRow, s: &Seq) -> Result<(), CatalogError> 
     column_acls(ctx, r, id, &[])
 }
 
+/// The partitioned tables above a partition, nearest first.
+fn partition_ancestors(oid: u32, by_oid: &HashMap<u32, &RelRow>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut at = by_oid.get(&oid);
+    while let Some(r) = at.filter(|r| r.is_partition) {
+        at = r.parents.first().and_then(|p| by_oid.get(p));
+        match at {
+            Some(p) if out.len() < by_oid.len() => out.push((p.schema.clone(), p.name.clone())),
+            _ => break,
+        }
+    }
+    out
+}
+
 fn attach_partition(ctx: &mut Ctx<'_>, r: &RelRow, by_oid: &HashMap<u32, &RelRow>) {
     let (Some(child), Some(parent_oid)) = (ctx.rels.get(&r.oid).cloned(), r.parents.first()) else {
         return;
@@ -1208,6 +1226,7 @@ fn extension_config(ctx: &mut Ctx<'_>, r: &RelRow, columns: &[Col]) {
         size_bytes: r.size,
         copy_filter: r.ext_condition.clone().filter(|c| !c.is_empty()),
         unlogged: r.unlogged,
+        partition_of: Vec::new(),
     });
 }
 
