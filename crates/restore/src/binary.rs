@@ -69,6 +69,7 @@ fn kind(type_name: &str) -> Option<Kind> {
 }
 
 /// Converts whole rows of COPY text into binary tuples (no header or trailer).
+/// One pass over the tabs and newlines; this runs for every byte restored.
 pub(crate) fn convert(
     text: &[u8],
     kinds: &[Kind],
@@ -78,51 +79,83 @@ pub(crate) fn convert(
     if text.is_empty() {
         return Ok(out);
     }
-    let body = text
-        .strip_suffix(b"\n")
-        .ok_or("a chunk does not end with a whole row")?;
-    let mut fields: Vec<&[u8]> = Vec::with_capacity(kinds.len());
+    if text.last() != Some(&b'\n') {
+        return Err("a chunk does not end with a whole row".into());
+    }
+    let shape = |fields: usize| {
+        format!(
+            "a row has {fields} fields where the table has {} columns",
+            kinds.len()
+        )
+    };
+    if kinds.is_empty() {
+        if text.iter().any(|&b| b != b'\n') {
+            return Err(shape(1));
+        }
+        out.resize(text.len() * 2, 0);
+        return Ok(out);
+    }
+    let count = (kinds.len() as i16).to_be_bytes();
     let mut unescaped = Vec::new();
-    for line in body.split(|&b| b == b'\n') {
-        fields.clear();
-        if !kinds.is_empty() {
-            fields.extend(line.split(|&b| b == b'\t'));
+    let (mut start, mut col) = (0, 0);
+    for end in memchr::memchr2_iter(b'\t', b'\n', text) {
+        if col == kinds.len() {
+            return Err(shape(col + 1));
         }
-        if fields.len() != kinds.len() || (kinds.is_empty() && !line.is_empty()) {
-            return Err(format!(
-                "a row has {} fields where the table has {} columns",
-                fields.len().max(usize::from(!line.is_empty())),
-                kinds.len()
-            ));
+        if col == 0 {
+            out.extend_from_slice(&count);
         }
-        out.extend_from_slice(&(kinds.len() as i16).to_be_bytes());
-        for ((raw, kind), col) in fields.iter().zip(kinds).zip(columns) {
-            if *raw == b"\\N" {
-                out.extend_from_slice(&(-1i32).to_be_bytes());
-                continue;
+        field(
+            &text[start..end],
+            kinds[col],
+            &columns[col],
+            &mut out,
+            &mut unescaped,
+        )?;
+        col += 1;
+        start = end + 1;
+        if text[end] == b'\n' {
+            if col != kinds.len() {
+                return Err(shape(col));
             }
-            let value: &[u8] = if memchr::memchr(b'\\', raw).is_none() {
-                raw
-            } else {
-                unescaped.clear();
-                unescape(raw, &mut unescaped);
-                &unescaped
-            };
-            let at = out.len();
-            out.extend_from_slice(&[0; 4]);
-            encode(value, *kind, &mut out).map_err(|why| {
-                format!(
-                    "column \"{}\" ({}): {why}: {:?}",
-                    col.name,
-                    col.type_name,
-                    String::from_utf8_lossy(value)
-                )
-            })?;
-            let len = (out.len() - at - 4) as i32;
-            out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+            col = 0;
         }
     }
     Ok(out)
+}
+
+/// One field: its length, then its binary form (a length of -1 for NULL).
+fn field(
+    raw: &[u8],
+    kind: Kind,
+    col: &CopyColumn,
+    out: &mut Vec<u8>,
+    unescaped: &mut Vec<u8>,
+) -> Result<(), String> {
+    if raw == b"\\N" {
+        out.extend_from_slice(&(-1i32).to_be_bytes());
+        return Ok(());
+    }
+    let value: &[u8] = if memchr::memchr(b'\\', raw).is_none() {
+        raw
+    } else {
+        unescaped.clear();
+        unescape(raw, unescaped);
+        unescaped
+    };
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    encode(value, kind, out).map_err(|why| {
+        format!(
+            "column \"{}\" ({}): {why}: {:?}",
+            col.name,
+            col.type_name,
+            String::from_utf8_lossy(value)
+        )
+    })?;
+    let len = (out.len() - at - 4) as i32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
 }
 
 /// COPY text escapes: `\b \f \n \r \t \v \\`, octal `\ooo`, hex `\xhh`,
@@ -213,11 +246,31 @@ fn encode(s: &[u8], kind: Kind, out: &mut Vec<u8>) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Digits with an optional minus, summed negatively so i64::MIN fits.
 fn int(s: &[u8]) -> Result<i64, &'static str> {
-    std::str::from_utf8(s)
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .ok_or("not an integer")
+    let bad = "not an integer";
+    let (neg, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return Err(bad);
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err(bad);
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_sub(i64::from(d - b'0')))
+            .ok_or("out of range")?;
+    }
+    if neg {
+        Ok(v)
+    } else {
+        v.checked_neg().ok_or("out of range")
+    }
 }
 
 /// Rust's float parsing rounds correctly, as strtod does; the dump wrote
@@ -284,6 +337,19 @@ fn date2j(year: i64, month: i64, day: i64) -> i64 {
 /// "YYYY-MM-DD" (more year digits allowed); returns days since 2000-01-01.
 fn ymd(s: &[u8], bc: bool) -> Result<i64, &'static str> {
     let bad = "not an ISO date";
+    // The common shape first, without splitting.
+    if let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *s {
+        let digits = [y0, y1, y2, y3, m0, m1, d0, d1];
+        if digits.iter().all(u8::is_ascii_digit) {
+            let n = |a: &[u8]| a.iter().fold(0, |v, d| v * 10 + i64::from(d - b'0'));
+            let (y, m, d) = (n(&digits[..4]), n(&digits[4..6]), n(&digits[6..]));
+            if y > 0 && (1..=12).contains(&m) && (1..=31).contains(&d) {
+                let year = if bc { 1 - y } else { y };
+                return Ok(date2j(year, m, d) - EPOCH_JDATE);
+            }
+        }
+        return Err(bad);
+    }
     let mut parts = s.splitn(3, |&b| b == b'-');
     let mut num = |max_len: usize| -> Result<i64, &'static str> {
         let p = parts.next().ok_or(bad)?;
@@ -592,6 +658,13 @@ mod tests {
         );
         assert!(one("smallint", "32768").is_err());
         assert_eq!(
+            one("bigint", "-9223372036854775808").unwrap(),
+            i64::MIN.to_be_bytes()
+        );
+        assert!(one("bigint", "9223372036854775808").is_err());
+        assert!(one("integer", "").is_err());
+        assert!(one("integer", "1.0").is_err());
+        assert_eq!(
             one("double precision", "-Infinity").unwrap(),
             f64::NEG_INFINITY.to_bits().to_be_bytes()
         );
@@ -609,6 +682,8 @@ mod tests {
         let out = convert(b"1\tx\n2\t\\N\n", &kinds, &c).unwrap();
         assert_eq!(out.len(), 2 * (2 + 4 + 4 + 4) + 1);
         assert!(convert(b"1\n", &kinds, &c).is_err());
+        assert!(convert(b"1\tx\ty\n", &kinds, &c).is_err());
+        assert!(convert(b"1\tx", &kinds, &c).is_err());
         let none: Vec<CopyColumn> = Vec::new();
         assert_eq!(convert(b"\n\n", &[], &none).unwrap(), [0, 0, 0, 0]);
     }
