@@ -236,14 +236,15 @@ impl Dump {
         let Some(free) = free_space(path) else {
             return Ok(());
         };
-        let est = estimate(&self.params, path).await?;
-        if est.predicted_archive_bytes > free {
+        let client = pgark_conn::connect(&self.params).await?;
+        let predicted = predicted_bytes(&table_sizes(&client).await?);
+        if predicted > free {
             return Err(output_error(
                 path,
                 format!(
                     "only {} free, the archive is expected to need about {} (use --force to try anyway)",
                     human_bytes(free),
-                    human_bytes(est.predicted_archive_bytes)
+                    human_bytes(predicted)
                 ),
             ));
         }
@@ -287,20 +288,12 @@ pub struct TableEstimate {
     pub estimated_rows: i64,
 }
 
-/// Database and table sizes, free space at `output`, and a predicted archive size.
-pub async fn estimate(params: &ConnParams, output: &Path) -> Result<Estimate, Error> {
-    let client = pgark_conn::connect(params).await?;
-    let db = client
-        .query_one(
-            "SELECT current_database()::text, pg_catalog.pg_database_size(current_database())",
-            &[],
-        )
-        .await
-        .map_err(|e| Error::server("reading the database size", &e))?;
+/// Tables by size, largest first, from pg_class statistics rather than
+/// pg_table_size(), which takes a lock and would wait behind any session
+/// holding an exclusive one.
+async fn table_sizes(client: &tokio_postgres::Client) -> Result<Vec<TableEstimate>, Error> {
     let rows = client
         .query(
-            // From pg_class statistics rather than pg_table_size(), which takes
-            // a lock and would wait behind any session holding an exclusive one.
             "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), \
                     (c.relpages::int8 + coalesce(t.relpages, 0)) * pg_catalog.current_setting('block_size')::int8, \
                     c.reltuples::int8 \
@@ -313,20 +306,37 @@ pub async fn estimate(params: &ConnParams, output: &Path) -> Result<Estimate, Er
         )
         .await
         .map_err(|e| Error::server("reading table sizes", &e))?;
-    let tables: Vec<TableEstimate> = rows
+    Ok(rows
         .iter()
         .map(|r| TableEstimate {
             table: r.get(0),
             bytes: r.get::<_, i64>(1).max(0) as u64,
             estimated_rows: r.get(2),
         })
-        .collect();
+        .collect())
+}
+
+fn predicted_bytes(tables: &[TableEstimate]) -> u64 {
     let table_bytes: u64 = tables.iter().map(|t| t.bytes).sum();
+    (table_bytes as f64 * PREDICTED_RATIO) as u64 + (1 << 20)
+}
+
+/// Database and table sizes, free space at `output`, and a predicted archive size.
+pub async fn estimate(params: &ConnParams, output: &Path) -> Result<Estimate, Error> {
+    let client = pgark_conn::connect(params).await?;
+    let db = client
+        .query_one(
+            "SELECT current_database()::text, pg_catalog.pg_database_size(current_database())",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::server("reading the database size", &e))?;
+    let tables = table_sizes(&client).await?;
     Ok(Estimate {
         database: db.get(0),
         database_bytes: db.get::<_, i64>(1).max(0) as u64,
         free_bytes: free_space(output),
-        predicted_archive_bytes: (table_bytes as f64 * PREDICTED_RATIO) as u64 + (1 << 20),
+        predicted_archive_bytes: predicted_bytes(&tables),
         tables,
     })
 }

@@ -260,7 +260,8 @@ async fn read_rel_rows(ctx: &Ctx<'_>) -> Result<Vec<RelRow>, CatalogError> {
          CASE WHEN c.relkind IN ('r', 'm') AND am.amname <> 'heap' THEN am.amname::text END, \
          c.reltype, CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END, \
          c.relpages::int8, c.reltuples::float8, \
-         CASE WHEN c.relkind IN ('r', 'm', 't') THEN pg_catalog.pg_table_size(c.oid) ELSE 0 END, \
+         CASE WHEN c.relkind IN ('r', 'm', 't') THEN pg_catalog.pg_relation_size(c.oid) \
+              + coalesce(pg_catalog.pg_relation_size(tc.oid), 0) ELSE 0 END, \
          c.relispopulated, CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END, \
          ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid ORDER BY i.inhseqno), \
          x.oid, x.extcondition[pg_catalog.array_position(x.extconfig, c.oid)], \
