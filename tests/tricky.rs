@@ -1573,7 +1573,6 @@ async fn more_odd_values_round_trip() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: NOT VALID domain checks / NOT NULLs are created before the data; /tmp/pgark-bugs.md T20"]
 async fn rows_that_violate_not_valid_constraints_restore() {
     let src = fresh_db().await;
     src.exec(
@@ -1594,7 +1593,6 @@ async fn rows_that_violate_not_valid_constraints_restore() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: NOT VALID domain checks / NOT NULLs are created before the data; /tmp/pgark-bugs.md T20"]
 async fn rows_that_violate_a_not_valid_not_null_restore_on_18() {
     if !other_majors().contains(&18) {
         return;

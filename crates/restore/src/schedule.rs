@@ -3,9 +3,10 @@
 //! and keys are built as soon as its rows are in, while other tables still
 //! load, instead of every index waiting for the last table.
 //!
-//! A post-data entry waits for its dependencies and for the data of the
-//! tables it touches. Where that set is not plain (a table with children or
-//! partitions, a materialized view's refresh), it waits for all the data.
+//! A post-data entry of a table (index, key, trigger, ...) waits for its
+//! dependencies and for the data of the tables it touches. Where that set is
+//! not plain (a table with children or partitions, a materialized view's
+//! refresh, a domain's constraint), it waits for all the data.
 //! Two tasks never run at once when they lock the same table (except index
 //! builds, whose locks do not conflict).
 
@@ -240,8 +241,28 @@ impl<'a> Graph<'a> {
         out
     }
 
+    /// Only objects of a table, that touch nothing but its tables, may go
+    /// before the rest of the data. Anything else (a domain's NOT VALID
+    /// check binds every table of that type; a refresh reads other tables)
+    /// waits for all of it.
     fn needs_all_data(&self, e: &TocEntry, locks: &BTreeSet<u32>) -> bool {
-        e.kind == "MATERIALIZED VIEW DATA" || locks.iter().any(|t| self.parents.contains(t))
+        const OF_A_TABLE: [&str; 12] = [
+            "INDEX",
+            "INDEX ATTACH",
+            "CONSTRAINT",
+            "CHECK CONSTRAINT",
+            "FK CONSTRAINT",
+            "TRIGGER",
+            "RULE",
+            "POLICY",
+            "ROW SECURITY",
+            "STATISTICS",
+            "COMMENT",
+            "ACL",
+        ];
+        !OF_A_TABLE.contains(&e.kind.as_str())
+            || locks.is_empty()
+            || locks.iter().any(|t| self.parents.contains(t))
     }
 }
 
@@ -329,6 +350,21 @@ mod tests {
         let sql = [&toc[3], &toc[5]];
         let s = Scheduler::new(&toc, &sql, units, &BTreeMap::new());
         assert_eq!(order(s), ["copy 3", "copy 8", "sql 4", "sql 6"]);
+    }
+
+    #[test]
+    fn a_domains_constraint_waits_for_all_data() {
+        use Section::*;
+        let toc = vec![
+            entry(1, "DOMAIN", PreData, &[]),
+            entry(2, "TABLE", PreData, &[1]),
+            entry(3, "TABLE DATA", Data, &[2]),
+            entry(4, "CHECK CONSTRAINT", PostData, &[1]),
+        ];
+        let units = vec![unit(&toc[2])];
+        let sql = [&toc[3]];
+        let s = Scheduler::new(&toc, &sql, units, &BTreeMap::new());
+        assert_eq!(order(s), ["copy 3", "sql 4"]);
     }
 
     #[test]

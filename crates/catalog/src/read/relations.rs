@@ -633,17 +633,23 @@ fn table(
         inherits && replayed.is_none() && inherits_order(parent_cols, columns) != physical;
     let mut lines = Vec::new();
     let mut after = String::new();
+    // NOT VALID NOT NULLs come after the data, which may break them.
+    let mut not_valid = String::new();
     for (i, c) in columns.iter().enumerate() {
         if !printed(r, c, inherits, keep_order) {
             if c.not_null && (!c.parent_not_null || (c.not_null_name.is_some() && c.not_null_local))
             {
                 match &c.not_null_name {
                     Some(n) => {
-                        after += &format!(
-                            "ALTER TABLE ONLY {qn} ADD CONSTRAINT {} NOT NULL {}{};\n",
+                        let (list, tail) = if c.not_null_valid {
+                            (&mut after, "")
+                        } else {
+                            (&mut not_valid, " NOT VALID")
+                        };
+                        *list += &format!(
+                            "ALTER TABLE ONLY {qn} ADD CONSTRAINT {} NOT NULL {}{tail};\n",
                             quote_ident(n),
                             quote_ident(&c.name),
-                            if c.not_null_valid { "" } else { " NOT VALID" }
                         )
                     }
                     None => {
@@ -697,7 +703,7 @@ fn table(
                 }
             }
             (Some(n), true) => {
-                after += &format!(
+                not_valid += &format!(
                     "ALTER TABLE ONLY {qn} ADD CONSTRAINT {} NOT NULL {} NOT VALID;\n",
                     quote_ident(n),
                     quote_ident(&c.name)
@@ -831,6 +837,16 @@ fn table(
                 format!("CONSTRAINT {} ON {qn}", quote_ident(&k.name)),
             );
         }
+    }
+    if !not_valid.is_empty() {
+        let obj = post(
+            "CONSTRAINT",
+            Some(&r.schema),
+            &format!("{} NOT NULL", r.name),
+        )
+        .sql(not_valid.trim_end().to_string(), String::new());
+        let nn = ctx.g.add(obj);
+        ctx.g.depend(nn, id);
     }
     if r.row_security || r.force_row_security {
         let mut sql = String::new();

@@ -1,6 +1,6 @@
 //! Enum, composite, domain and range types.
 
-use super::{pre, q, user_object, Ctx};
+use super::{post, pre, q, user_object, Ctx};
 use crate::graph::class::*;
 use crate::{quote_ident, quote_literal, CatalogError};
 use std::collections::HashMap;
@@ -103,23 +103,12 @@ pub(crate) async fn read_types(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
                 if r.get::<_, bool>(11) && ctx.v < 170000 {
                     sql += " NOT NULL";
                 }
-                let mut later = String::new();
                 for c in checks.get(&oid).map(Vec::as_slice).unwrap_or_default() {
-                    if c.separate {
-                        continue;
-                    }
-                    if c.validated {
+                    if !c.separate && c.validated {
                         sql += &format!("\n    CONSTRAINT {} {}", quote_ident(&c.name), c.def);
-                    } else {
-                        later += &format!(
-                            "\nALTER DOMAIN {qn} ADD CONSTRAINT {} {};",
-                            quote_ident(&c.name),
-                            c.def
-                        );
                     }
                 }
                 sql += ";";
-                sql += &later;
                 ("DOMAIN", "DOMAIN", sql)
             }
             _ => {
@@ -175,8 +164,11 @@ pub(crate) async fn read_types(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
         }
         for c in checks.get(&oid).map(Vec::as_slice).unwrap_or_default() {
             let cn = quote_ident(&c.name);
-            let of = if c.separate {
-                let obj = pre(
+            // Like pg_dump: one calling a function that takes the domain comes
+            // after both; a NOT VALID one after the data, which may break it.
+            let of = if c.separate || !c.validated {
+                let section = if c.validated { pre } else { post };
+                let obj = section(
                     "CHECK CONSTRAINT",
                     Some(&schema),
                     &format!("{name} {}", c.name),
