@@ -13,6 +13,7 @@ use crate::RestoreError;
 use pgark_archive::{CopySpec, TocEntry};
 use pgark_catalog::{quote_ident, quote_literal, TableMatcher};
 use pgark_conn::{ConnParams, Purpose};
+use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 /// Which tables to roll back, and how to convert values whose column type
@@ -158,10 +159,12 @@ fn names<'a>(toc: &'a [TocEntry], e: &'a TocEntry) -> impl Iterator<Item = (&'a 
                     .find_map(table)
             })
     };
-    let start = e.deps.iter().copied().find_map(table);
-    std::iter::successors(start, move |t| parent_of(t))
+    let own = e.schema.as_deref().map(|s| (s, e.name.as_str()));
+    let parent = e.deps.iter().copied().find_map(table).and_then(parent_of);
+    let ancestors = std::iter::successors(parent, move |t| parent_of(t))
         .take(toc.len())
-        .filter_map(|t| Some((t.schema.as_deref()?, t.name.as_str())))
+        .filter_map(|t| Some((t.schema.as_deref()?, t.name.as_str())));
+    own.into_iter().chain(ancestors)
 }
 
 async fn replace_all(
@@ -191,11 +194,8 @@ async fn replace_all(
         })?;
     }
     let triggers = crate::triggers::disable(client, &targets).await?;
-    let truncate = format!("TRUNCATE ONLY {}", targets.join(", "));
-    client
-        .batch_execute(&truncate)
-        .await
-        .map_err(|e| RestoreError::server("truncating the tables", &e))?;
+    let kept = extension_rows(client, &targets).await?;
+    empty_tables(client, &targets, &kept).await?;
     let mut aside = Vec::new();
     for e in entries
         .iter()
@@ -208,7 +208,8 @@ async fn replace_all(
     }
     let mut reports = Vec::new();
     for e in entries {
-        reports.push(load_table(client, source, e, req).await?);
+        let truncated = !kept.contains_key(&spec(e).qualified_table);
+        reports.push(load_table(client, source, e, req, truncated).await?);
     }
     for plan in &aside {
         let fail = |err| RestoreError::server("building the indexes again", &err);
@@ -296,11 +297,63 @@ async fn referencing_keys(
         .collect())
 }
 
+/// Extension configuration tables hold the extension's own rows beside the
+/// user's; the dump took only the rows matching the extension's condition.
+/// Per such table: that condition (`WHERE ...`).
+async fn extension_rows(
+    client: &Client,
+    targets: &[&str],
+) -> Result<BTreeMap<String, String>, RestoreError> {
+    let rows = client
+        .query(
+            "SELECT t, x.extcondition[pg_catalog.array_position(x.extconfig, pg_catalog.to_regclass(t)::oid)] \
+             FROM pg_catalog.unnest($1::text[]) t JOIN pg_catalog.pg_extension x \
+               ON pg_catalog.to_regclass(t)::oid = ANY (x.extconfig)",
+            &[&targets],
+        )
+        .await
+        .map_err(|e| RestoreError::server("reading extension configuration tables", &e))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let cond: Option<String> = r.get(1);
+            cond.filter(|c| !c.trim().is_empty()).map(|c| (r.get(0), c))
+        })
+        .collect())
+}
+
+/// Empties the tables for the archive's rows: TRUNCATE, except that an
+/// extension configuration table loses only the rows its dump covered.
+async fn empty_tables(
+    client: &Client,
+    targets: &[&str],
+    kept: &BTreeMap<String, String>,
+) -> Result<(), RestoreError> {
+    let fail = |e| RestoreError::server("emptying the tables", &e);
+    for (table, condition) in kept {
+        let delete = format!("DELETE FROM ONLY {table} {condition}");
+        client.batch_execute(&delete).await.map_err(fail)?;
+    }
+    let whole: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| !kept.contains_key(*t))
+        .collect();
+    if !whole.is_empty() {
+        let truncate = format!("TRUNCATE ONLY {}", whole.join(", "));
+        client.batch_execute(&truncate).await.map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Loads one table's rows; `truncated`: emptied by TRUNCATE in this
+/// transaction, so COPY FREEZE may be used.
 async fn load_table(
     client: &Client,
     source: &Source,
     e: &TocEntry,
     req: &TableRollback,
+    truncated: bool,
 ) -> Result<TableReport, RestoreError> {
     let spec = spec(e);
     let target = spec.qualified_table.as_str();
@@ -352,7 +405,7 @@ async fn load_table(
         reason: m,
     };
     let rows = if conversions.is_empty() {
-        stream_copy(client, source, &unit, target, true)
+        stream_copy(client, source, &unit, target, truncated)
             .await
             .map_err(fail)?
     } else {
