@@ -468,13 +468,11 @@ fn offset_seconds(s: &[u8]) -> Option<i64> {
 /// numeric's binary form: digit count, weight, sign, display scale, then
 /// base-10000 digits. The server normalizes and applies the typmod, as for text.
 fn numeric(s: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
-    let head = |ndigits: i16, weight: i16, sign: u16, dscale: i16| {
-        let mut h = Vec::with_capacity(8);
-        h.extend_from_slice(&ndigits.to_be_bytes());
-        h.extend_from_slice(&weight.to_be_bytes());
-        h.extend_from_slice(&sign.to_be_bytes());
-        h.extend_from_slice(&dscale.to_be_bytes());
-        h
+    let head = |out: &mut Vec<u8>, ndigits: i16, weight: i16, sign: u16, dscale: i16| {
+        out.extend_from_slice(&ndigits.to_be_bytes());
+        out.extend_from_slice(&weight.to_be_bytes());
+        out.extend_from_slice(&sign.to_be_bytes());
+        out.extend_from_slice(&dscale.to_be_bytes());
     };
     let special = match s {
         b"NaN" => Some(0xC000),
@@ -483,45 +481,43 @@ fn numeric(s: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
         _ => None,
     };
     if let Some(sign) = special {
-        out.extend(head(0, 0, sign, 0));
+        head(out, 0, 0, sign, 0);
         return Ok(());
     }
-    let bad = "not a plain decimal";
     let (neg, s) = match s.strip_prefix(b"-") {
         Some(rest) => (true, rest),
         None => (false, s),
     };
-    let (int_part, frac) = match s.iter().position(|&b| b == b'.') {
+    let (int_part, frac) = match memchr::memchr(b'.', s) {
         Some(p) => (&s[..p], &s[p + 1..]),
         None => (s, &s[s.len()..]),
     };
     let digits_ok = |p: &[u8]| p.iter().all(u8::is_ascii_digit);
     if int_part.is_empty() || !digits_ok(int_part) || !digits_ok(frac) {
-        return Err(bad);
+        return Err("not a plain decimal");
     }
     let int_groups = int_part.len().div_ceil(4);
     let frac_groups = frac.len().div_ceil(4);
-    let ndigits = int_groups + frac_groups;
     let (Ok(n), Ok(weight), Ok(dscale)) = (
-        i16::try_from(ndigits),
+        i16::try_from(int_groups + frac_groups),
         i16::try_from(int_groups as i64 - 1),
         i16::try_from(frac.len()),
     ) else {
         return Err("too many digits");
     };
-    out.extend(head(n, weight, if neg { 0x4000 } else { 0 }, dscale));
+    head(out, n, weight, if neg { 0x4000 } else { 0 }, dscale);
     // Integer digits are grouped from the decimal point leftwards, fraction
-    // digits rightwards, zero-padded at the outer ends.
-    let pad = int_groups * 4 - int_part.len();
-    let padded_int = std::iter::repeat_n(b'0', pad).chain(int_part.iter().copied());
-    let padded_frac = frac
-        .iter()
-        .copied()
-        .chain(std::iter::repeat_n(b'0', frac_groups * 4 - frac.len()));
-    let all: Vec<u8> = padded_int.chain(padded_frac).collect();
-    for g in all.chunks(4) {
-        let v = g.iter().fold(0u16, |v, d| v * 10 + u16::from(d - b'0'));
-        out.extend_from_slice(&v.to_be_bytes());
+    // digits rightwards: the first integer group and the last fraction group
+    // may be short (zero-padded at the outer end).
+    let group = |g: &[u8]| g.iter().fold(0u16, |v, d| v * 10 + u16::from(d - b'0'));
+    let first = int_part.len() - (int_groups - 1) * 4;
+    out.extend_from_slice(&group(&int_part[..first]).to_be_bytes());
+    for g in int_part[first..].chunks(4) {
+        out.extend_from_slice(&group(g).to_be_bytes());
+    }
+    for g in frac.chunks(4) {
+        let short = 4 - g.len() as u32;
+        out.extend_from_slice(&(group(g) * 10u16.pow(short)).to_be_bytes());
     }
     Ok(())
 }

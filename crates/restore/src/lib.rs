@@ -1,8 +1,8 @@
 //! Restoring a pgark archive.
 //!
-//! - [`restore`]: pre-data, data (`COPY ... FROM STDIN`, in parallel), sequence
-//!   values, post-data (indexes, constraints, triggers in parallel by
-//!   dependencies), like `pg_restore`.
+//! - [`restore`]: pre-data, then data (`COPY ... FROM STDIN`, binary where
+//!   the types allow) and post-data (indexes, constraints, triggers) in one
+//!   parallel pool by dependencies, like `pg_restore -j`.
 //! - [`rollback_tables`]: the fast path: replace the rows of a few tables with
 //!   the archive's in one transaction, keeping the rows that reference them.
 //! - [`rollback_database`]: rebuild the whole database beside the old one, then
@@ -11,8 +11,10 @@
 //! - [`compare`]: per-table row counts and digests of a restored database
 //!   against the archive.
 //!
-//! Before anything touches the target, every block the restore will read is
-//! verified against its checksum.
+//! Before anything touches the target, every block a restore or partial
+//! rollback will read is verified against its checksum; a full rollback
+//! touches only the copy it builds until the swap, and checks blocks as it
+//! loads them.
 
 mod binary;
 mod compare;
