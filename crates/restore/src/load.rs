@@ -144,7 +144,10 @@ pub(crate) async fn copy_unit(
                 .await
                 .map_err(|e| e.to_string())?
         };
-        let rows = stream_copy(client, source, unit, target, freeze).await?;
+        // Only a table this restore created surely has the archive's column
+        // types; in another one binary rows could be misread (an int4 into a
+        // bigint column fails, a timestamp into timestamptz shifts).
+        let rows = stream_copy(client, source, unit, target, freeze, unit.created).await?;
         if !enable_again.is_empty() {
             exec(enable_again).await?;
         }
@@ -184,8 +187,7 @@ pub(crate) fn copy_sql(
 }
 
 /// How the rows of a table go to the server: converted to binary (see
-/// [`crate::binary`]) when every column's type allows it. The caller
-/// promises the target's columns have the archive's types.
+/// [`crate::binary`]) when every column's type allows it.
 pub(crate) fn binary_plan(source: &Source, spec: &pgark_archive::CopySpec) -> Option<Vec<Kind>> {
     // SQL_ASCII text may hold any bytes: it goes through untouched, as text.
     if spec.format != "text" || source.meta().database_props.encoding == "SQL_ASCII" {
@@ -194,17 +196,19 @@ pub(crate) fn binary_plan(source: &Source, spec: &pgark_archive::CopySpec) -> Op
     binary::plan(&spec.columns)
 }
 
-/// Streams a unit's chunks into one COPY into `target` (a table with the
-/// archive's column types); returns the rows loaded.
+/// Streams a unit's chunks into one COPY into `target`; returns the rows
+/// loaded. `same_types`: the target's columns have the archive's types, so
+/// the rows may go in binary.
 pub(crate) async fn stream_copy(
     client: &Client,
     source: &Source,
     unit: &Unit<'_>,
     target: &str,
     freeze: bool,
+    same_types: bool,
 ) -> Result<u64, String> {
     let spec = unit.entry.copy.as_ref().ok_or("not a TABLE DATA entry")?;
-    let kinds = binary_plan(source, spec);
+    let kinds = binary_plan(source, spec).filter(|_| same_types);
     let sql = copy_sql(target, spec, freeze, kinds.is_some());
     let rows = unit.chunks.iter().map(|c| c.rows).sum();
     let binary = kinds.is_some();

@@ -405,7 +405,8 @@ async fn load_table(
         reason: m,
     };
     let rows = if conversions.is_empty() {
-        stream_copy(client, source, &unit, target, truncated)
+        // No column changed type (conversions is empty).
+        stream_copy(client, source, &unit, target, truncated, true)
             .await
             .map_err(fail)?
     } else {
@@ -448,7 +449,7 @@ async fn load_converted(
         .batch_execute(&create)
         .await
         .map_err(|e| pgark_conn::describe(&e))?;
-    let rows = stream_copy(client, source, unit, stage, false).await?;
+    let rows = stream_copy(client, source, unit, stage, false, true).await?;
     for (col, back) in lossless {
         check_lossless(client, stage, col, back).await?;
     }
