@@ -640,7 +640,19 @@ async fn values_sent_in_binary_come_back_exactly() {
                timestamptz '0500-01-01 00:00+00' + random() * interval '2000 years',
                round(((random() - 0.5) * 10 ^ (g % 30 - 10))::numeric, g % 12),
                round((random() * 1e9)::numeric, 4)
-        FROM generate_series(1, 20000) g;"#,
+        FROM generate_series(1, 20000) g;
+        CREATE TABLE public.arrays (a2 smallint[], a4 integer[], a8 bigint[], t text[], v varchar(5)[]);
+        INSERT INTO public.arrays VALUES
+          ('{}', '{}', '{}', '{}', '{}'),
+          ('{NULL}', '{NULL,1,NULL}', '[0:2]={1,2,3}', '{NULL,"NULL",null,""," "}', '{"a,b","{}"}'),
+          ('{-32768,32767}', '{{1,2},{3,4}}', '[-3:-2][5:5]={{-9223372036854775808},{9223372036854775807}}',
+           E'{"q\\"uote","back\\\\slash","tab\there","new\nline","é€𝄞",x}', '[2:3]={"  ",ab}'),
+          (NULL, NULL, NULL, '{{a,b},{"c d",NULL}}', NULL);
+        INSERT INTO public.arrays (a4, a8, t)
+        SELECT ARRAY(SELECT (random() * 2e9 - 1e9)::int FROM generate_series(1, g % 7)),
+               ARRAY[g::bigint * 1000003, NULL],
+               ARRAY(SELECT md5(i::text) || CASE WHEN i % 3 = 0 THEN ', "x"' ELSE '' END FROM generate_series(1, g % 5) i)
+        FROM generate_series(1, 5000) g;"#,
     )
     .await;
     let (_dir, path) = archive_path();
