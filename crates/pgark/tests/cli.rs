@@ -228,7 +228,7 @@ async fn verify_passes_a_good_archive_and_names_the_damaged_region() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_and_list_read_standard_input() {
-    let (_db, _dir, file) = data_heavy_archive().await;
+    let (db, _dir, file) = data_heavy_archive().await;
     let from_file = run(pgark(["list", "--json", s(&file)])).await;
     let mut cmd = pgark(["list", "--json", "-"]);
     cmd.stdin(std::fs::File::open(&file).unwrap());
@@ -256,6 +256,13 @@ async fn verify_and_list_read_standard_input() {
     run(cmd)
         .await
         .expect_error(&["corrupt archive", "data chunk"]);
+
+    // A test restore reads the archive a second time: a pipe cannot serve it.
+    let mut cmd = pgark(["verify", "--restore-test", &db.url(), "-"]);
+    cmd.stdin(std::fs::File::open(&file).unwrap());
+    run(cmd)
+        .await
+        .expect_error(&["--restore-test", "standard input"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
