@@ -117,15 +117,24 @@ pub enum Purpose {
 }
 
 pub async fn prepare_session(client: &Client, purpose: Purpose) -> Result<(), ConnError> {
-    let version: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
+    let fail = |e: tokio_postgres::Error| ConnError::Session(describe(&e));
+    // A role or database may set a statement_timeout of a millisecond: it
+    // goes first, in the same message, before anything that could exceed it.
+    let messages = client
+        .simple_query("SET statement_timeout = 0; SELECT current_setting('server_version_num')")
         .await
-        .map_err(|e| ConnError::Session(describe(&e)))?
-        .get(0);
+        .map_err(fail)?;
+    let version: i32 = messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+            _ => None,
+        })
+        .ok_or_else(|| ConnError::Session("the server did not report its version".into()))?;
     client
         .batch_execute(&session_sql(purpose, version))
         .await
-        .map_err(|e| ConnError::Session(describe(&e)))
+        .map_err(fail)
 }
 
 fn session_sql(purpose: Purpose, server_version_num: i32) -> String {
