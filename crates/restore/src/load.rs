@@ -1,6 +1,6 @@
 //! Loading table data: the chunks of a table streamed into one
-//! `COPY ... FROM STDIN`, while a blocking thread reads and decompresses the
-//! next chunks.
+//! `COPY ... FROM STDIN`, while a blocking thread reads, decompresses and
+//! (for binary COPY) converts the next chunks.
 
 use crate::binary::{self, Kind};
 use crate::ddl::Run;
@@ -209,9 +209,9 @@ pub(crate) async fn stream_copy(
 ) -> Result<u64, String> {
     let spec = unit.entry.copy.as_ref().ok_or("not a TABLE DATA entry")?;
     let kinds = binary_plan(source, spec).filter(|_| same_types);
-    let sql = copy_sql(target, spec, freeze, kinds.is_some());
-    let rows = unit.chunks.iter().map(|c| c.rows).sum();
     let binary = kinds.is_some();
+    let sql = copy_sql(target, spec, freeze, binary);
+    let rows = unit.chunks.iter().map(|c| c.rows).sum();
     let mut chunks = prefetch(source, unit.chunks.clone(), spec.columns.clone(), kinds);
     let sink = client
         .copy_in::<_, Bytes>(&sql)
