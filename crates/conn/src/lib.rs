@@ -11,9 +11,14 @@
 
 mod params;
 mod pgpass;
+mod tap;
 mod tls;
 
 pub use params::{ChannelBinding, ConnParams, Overrides, SslMode};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+pub use tap::{CopyOut, CopyReader};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::Client;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +35,41 @@ pub enum ConnError {
 
 /// Opens a connection and drives it on the current tokio runtime.
 pub async fn connect(p: &ConnParams) -> Result<Client, ConnError> {
+    let cfg = config(p);
+    let tls = tls::RustlsConnect::new(p)?;
+    let (client, connection) = bounded(p, async {
+        cfg.connect(tls)
+            .await
+            .map_err(|e| connect_error(p, describe(&e)))
+    })
+    .await?;
+    // Errors of the connection itself surface on the client's next call.
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// Like [`connect`], plus a [`CopyReader`] that reads the output of
+/// `COPY ... TO STDOUT` on this connection in bulk rather than row by row.
+pub async fn connect_for_copy_out(p: &ConnParams) -> Result<(Client, CopyReader), ConnError> {
+    let cfg = config(p);
+    let sink = tap::SharedSink::default();
+    // No TLS happens on a Unix socket, so its path need not be a server name.
+    let name = if p.is_socket() { "" } else { p.host.as_str() };
+    let tls = tls::RustlsConnect::new(p)?.handshake(name, Some(sink.clone()))?;
+    let (client, connection) = bounded(p, async {
+        let socket = open_socket(p)
+            .await
+            .map_err(|e| connect_error(p, e.to_string()))?;
+        cfg.connect_raw(tap::Tapped::socket(socket, Some(sink.clone())), tls)
+            .await
+            .map_err(|e| connect_error(p, describe(&e)))
+    })
+    .await?;
+    tokio::spawn(connection);
+    Ok((client, CopyReader::new(sink)))
+}
+
+fn config(p: &ConnParams) -> tokio_postgres::Config {
     let mut cfg = tokio_postgres::Config::new();
     if p.is_socket() {
         cfg.host_path(&p.host);
@@ -62,27 +102,90 @@ pub async fn connect(p: &ConnParams) -> Result<Client, ConnError> {
     if let Some(pw) = p.effective_password() {
         cfg.password(pw);
     }
-    let tls = tls::RustlsConnect::new(p)?;
-    let fail = |reason: String| ConnError::Connect {
+    cfg
+}
+
+fn connect_error(p: &ConnParams, reason: String) -> ConnError {
+    ConnError::Connect {
         target: p.to_string(),
         reason,
-    };
-    // libpq's connect_timeout bounds the whole attempt (TLS, startup,
-    // authentication), not only the TCP connect that tokio-postgres times.
-    let attempt = cfg.connect(tls);
-    let connected = match p.connect_timeout {
+    }
+}
+
+/// libpq's connect_timeout bounds the whole attempt (TLS, startup,
+/// authentication), not only the TCP connect that tokio-postgres times.
+async fn bounded<T>(
+    p: &ConnParams,
+    attempt: impl std::future::Future<Output = Result<T, ConnError>>,
+) -> Result<T, ConnError> {
+    match p.connect_timeout {
         Some(t) => tokio::time::timeout(t, attempt).await.map_err(|_| {
-            fail(format!(
-                "timeout expired after {} s (connect_timeout)",
-                t.as_secs()
-            ))
+            connect_error(
+                p,
+                format!("timeout expired after {} s (connect_timeout)", t.as_secs()),
+            )
         })?,
         None => attempt.await,
+    }
+}
+
+/// The socket tokio-postgres would open for `p` (one host, as ConnParams has).
+async fn open_socket(p: &ConnParams) -> std::io::Result<Socket> {
+    if p.is_socket() {
+        let path = std::path::Path::new(&p.host).join(format!(".s.PGSQL.{}", p.port));
+        return Ok(Socket::Unix(tokio::net::UnixStream::connect(path).await?));
+    }
+    let tcp = match p.hostaddr {
+        Some(ip) => tokio::net::TcpStream::connect((ip, p.port)).await?,
+        None => tokio::net::TcpStream::connect((p.host.as_str(), p.port)).await?,
     };
-    let (client, connection) = connected.map_err(|e| fail(describe(&e)))?;
-    // Errors of the connection itself surface on the client's next call.
-    tokio::spawn(connection);
-    Ok(client)
+    tcp.set_nodelay(true)?;
+    Ok(Socket::Tcp(tcp))
+}
+
+enum Socket {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Socket::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Socket::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Socket::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Socket::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
 }
 
 /// One line for a server or network error, without tokio-postgres's "db error:" noise.
@@ -160,4 +263,19 @@ fn session_sql(purpose: Purpose, server_version_num: i32) -> String {
         ),
     }
     sql
+}
+/// Library users spawn dumps: these futures must be Send for any lifetime
+/// (a `Box<dyn AsyncRead + ...>` socket was not). Checked when tests build.
+#[cfg(test)]
+#[allow(dead_code)]
+fn futures_are_send(
+    p: &'static ConnParams,
+    r: &'static CopyReader,
+    c: &'static Client,
+    o: &'static mut CopyOut,
+) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(connect_for_copy_out(p));
+    is_send(r.copy_out(c, "x", 1));
+    is_send(o.next());
 }

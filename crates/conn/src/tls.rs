@@ -2,6 +2,7 @@
 //! `require` encrypts without checking the certificate, `verify-ca` checks
 //! the chain against `sslrootcert`, `verify-full` also checks the host name.
 
+use crate::tap::{SharedSink, Tapped};
 use crate::{ConnError, ConnParams, SslMode};
 use futures::future::BoxFuture;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -194,13 +195,32 @@ where
         Ok(RustlsHandshake {
             config: self.config.clone(),
             name,
+            sink: None,
         })
+    }
+}
+
+impl RustlsConnect {
+    /// The handshake for a connection whose COPY output `sink` taps.
+    pub(crate) fn handshake(
+        &self,
+        host: &str,
+        sink: Option<SharedSink>,
+    ) -> Result<RustlsHandshake, ConnError> {
+        let mut h = <Self as MakeTlsConnect<tokio::net::TcpStream>>::make_tls_connect(
+            &mut self.clone(),
+            host,
+        )
+        .map_err(|e| ConnError::Tls(format!("server name {host:?}: {e}")))?;
+        h.sink = sink;
+        Ok(h)
     }
 }
 
 pub(crate) struct RustlsHandshake {
     config: Arc<ClientConfig>,
     name: ServerName<'static>,
+    sink: Option<SharedSink>,
 }
 
 impl<S> TlsConnect<S> for RustlsHandshake
@@ -213,11 +233,14 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         let connector = tokio_rustls::TlsConnector::from(self.config);
-        Box::pin(async move { Ok(TlsStream(connector.connect(self.name, stream).await?)) })
+        Box::pin(async move {
+            let tls = connector.connect(self.name, stream).await?;
+            Ok(TlsStream(Tapped::above_tls(tls, self.sink)))
+        })
     }
 }
 
-pub(crate) struct TlsStream<S>(tokio_rustls::client::TlsStream<S>);
+pub(crate) struct TlsStream<S>(Tapped<tokio_rustls::client::TlsStream<S>>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsStream<S> {
     /// tls-server-end-point (RFC 5929): a hash of the server's certificate,
@@ -225,6 +248,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsSt
     fn channel_binding(&self) -> ChannelBinding {
         match self
             .0
+            .get_ref()
             .get_ref()
             .1
             .peer_certificates()

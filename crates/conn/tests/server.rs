@@ -1,7 +1,7 @@
 //! pgark-conn against a real server: TCP and Unix sockets, `.pgpass`, and
 //! session settings that hold whatever the role or database defaults are.
 
-use pgark_conn::{connect, prepare_session, ConnParams, Overrides, Purpose};
+use pgark_conn::{connect, connect_for_copy_out, prepare_session, ConnParams, Overrides, Purpose};
 use pgark_testkit::{cluster, fresh_db, TestDb};
 use std::os::unix::fs::PermissionsExt;
 
@@ -212,4 +212,81 @@ async fn connection_errors_name_the_target_without_the_password() {
         text.contains("does not exist") && text.contains("no_such_db_"),
         "{text}"
     );
+}
+
+/// Rows of varied width (empty, escapes, a few 100 kB wide) and a NULL.
+const COPY_SQL: &str = "COPY (SELECT g, CASE WHEN g % 997 = 0 THEN repeat(md5(g::text), 4000) \
+     WHEN g % 13 = 0 THEN '' WHEN g % 17 = 0 THEN NULL ELSE E'tab\\there ' || g END \
+     FROM generate_series(1, 60000) g) TO STDOUT";
+
+#[tokio::test]
+async fn copy_out_read_in_bulk_gives_the_rows_tokio_postgres_gives() {
+    use futures::StreamExt;
+    let db = fresh_db().await;
+    for info in [db.conninfo(), socket_conninfo(&db, "postgres")] {
+        let (client, reader) = connect_for_copy_out(&params(&info)).await.expect("connect");
+        let expected: Vec<u8> = client
+            .copy_out(COPY_SQL)
+            .await
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect::<Vec<_>>()
+            .await
+            .concat();
+        for piece in [1, 4096, 1 << 20] {
+            let mut copy = reader.copy_out(&client, COPY_SQL, piece).await.unwrap();
+            let mut got = Vec::new();
+            let mut short = 0;
+            while let Some(rows) = copy.next().await.unwrap() {
+                short += usize::from(rows.len() < piece);
+                assert_eq!(rows.last(), Some(&b'\n'), "{info}: pieces are whole rows");
+                got.extend_from_slice(&rows);
+            }
+            assert!(copy.tapped(), "{info}: rows went through the tap");
+            assert!(short <= 1, "{info}: only the last piece may be short");
+            assert_eq!(got.len(), expected.len(), "{info}, piece {piece}");
+            assert!(got == expected, "{info}, piece {piece}: same bytes");
+        }
+        // The connection is usable afterwards, also after an abandoned COPY.
+        let copy = reader.copy_out(&client, COPY_SQL, 1024).await.unwrap();
+        drop(copy);
+        assert_eq!(one(&client, "SELECT 'after'").await, "after");
+        let err = reader
+            .copy_out(&client, "COPY no_such_table TO STDOUT", 1)
+            .await
+            .err()
+            .expect("an error");
+        assert_eq!(
+            err.code(),
+            Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+        );
+        assert_eq!(one(&client, "SELECT 'still'").await, "still");
+    }
+}
+
+#[tokio::test]
+async fn an_error_in_the_middle_of_a_bulk_copy_is_reported() {
+    let db = fresh_db().await;
+    let (client, reader) = connect_for_copy_out(&params(&db.conninfo())).await.unwrap();
+    let sql = "COPY (SELECT CASE WHEN g < 50000 THEN g ELSE 1 / (g - g) END \
+               FROM generate_series(1, 60000) g) TO STDOUT";
+    let mut copy = reader.copy_out(&client, sql, 4096).await.unwrap();
+    let mut rows = 0;
+    let err = loop {
+        match copy.next().await {
+            Ok(Some(piece)) => rows += memchr_count(&piece),
+            Ok(None) => panic!("the COPY ended without its error"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO)
+    );
+    assert!(rows > 0 && rows < 50000, "{rows} rows before the error");
+    assert_eq!(one(&client, "SELECT 'after'").await, "after");
+}
+
+fn memchr_count(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
 }

@@ -4,9 +4,9 @@
 use crate::plan::{DataEntry, Plan, Unit};
 use crate::snapshot::Leader;
 use crate::{DumpOptions, ExportError, Progress};
-use futures::{StreamExt, TryFutureExt};
+use futures::TryFutureExt;
 use pgark_archive::ChunkSender;
-use pgark_conn::{ConnParams, Purpose};
+use pgark_conn::{ConnParams, CopyReader, Purpose};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use tokio_postgres::Client;
@@ -55,7 +55,7 @@ pub(crate) async fn run_all(
         *shared.queue.lock().unwrap() = phase.iter().cloned().collect();
         futures::future::try_join_all(workers.iter().map(|w| drain(w, &shared))).await?;
     }
-    for w in &workers {
+    for (w, _) in &workers {
         w.batch_execute("COMMIT")
             .await
             .map_err(|e| ExportError::server("ending a worker transaction", &e))?;
@@ -63,8 +63,11 @@ pub(crate) async fn run_all(
     Ok(())
 }
 
-async fn connect(params: &ConnParams, leader: &Leader) -> Result<Client, ExportError> {
-    let client = pgark_conn::connect(params).await?;
+async fn connect(
+    params: &ConnParams,
+    leader: &Leader,
+) -> Result<(Client, CopyReader), ExportError> {
+    let (client, reader) = pgark_conn::connect_for_copy_out(params).await?;
     pgark_conn::prepare_session(&client, Purpose::Dump).await?;
     let mut sql = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
@@ -79,15 +82,15 @@ async fn connect(params: &ConnParams, leader: &Leader) -> Result<Client, ExportE
         .batch_execute(&sql)
         .map_err(|e| ExportError::server("importing the snapshot in a worker", &e))
         .await?;
-    Ok(client)
+    Ok((client, reader))
 }
 
-async fn drain(client: &Client, shared: &Shared<'_>) -> Result<(), ExportError> {
+async fn drain(worker: &(Client, CopyReader), shared: &Shared<'_>) -> Result<(), ExportError> {
     loop {
         let Some(unit) = shared.queue.lock().unwrap().pop_front() else {
             return Ok(());
         };
-        copy_unit(client, shared, &unit).await?;
+        copy_unit(worker, shared, &unit).await?;
         let table_done = {
             let mut left = shared.units_left.lock().unwrap();
             left[unit.entry] -= 1;
@@ -99,21 +102,31 @@ async fn drain(client: &Client, shared: &Shared<'_>) -> Result<(), ExportError> 
     }
 }
 
-async fn copy_unit(client: &Client, shared: &Shared<'_>, unit: &Unit) -> Result<(), ExportError> {
+async fn copy_unit(
+    (client, reader): &(Client, CopyReader),
+    shared: &Shared<'_>,
+    unit: &Unit,
+) -> Result<(), ExportError> {
     let entry = &shared.plan.entries[unit.entry];
     let what = || format!("dumping table {}", entry.table.qualified);
-    let stream = client
-        .copy_out(copy_sql(entry, unit).as_str())
+    let limit = shared.opts.chunk_bytes.max(1);
+    let mut copy = reader
+        .copy_out(client, &copy_sql(entry, unit), limit)
         .await
         .map_err(|e| ExportError::server(what(), &e))?;
-    futures::pin_mut!(stream);
-    let limit = shared.opts.chunk_bytes.max(1);
-    let mut buf: Vec<u8> = Vec::with_capacity(limit + (limit >> 2));
-    while let Some(msg) = stream.next().await {
-        let msg = msg.map_err(|e| ExportError::server(what(), &e))?;
-        buf.extend_from_slice(&msg);
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(rows) = copy
+        .next()
+        .await
+        .map_err(|e| ExportError::server(what(), &e))?
+    {
+        if buf.is_empty() {
+            buf = rows;
+        } else {
+            buf.extend_from_slice(&rows);
+        }
         if buf.len() >= limit {
-            buf = send_rows(shared, entry, buf, limit).await?;
+            buf = send_rows(shared, entry, buf).await?;
         }
     }
     if !buf.is_empty() {
@@ -123,7 +136,7 @@ async fn copy_unit(client: &Client, shared: &Shared<'_>, unit: &Unit) -> Result<
                 reason: "COPY output ended inside a row".into(),
             });
         }
-        send_rows(shared, entry, buf, limit).await?;
+        send_rows(shared, entry, buf).await?;
     }
     Ok(())
 }
@@ -133,7 +146,6 @@ async fn send_rows(
     shared: &Shared<'_>,
     entry: &DataEntry,
     mut buf: Vec<u8>,
-    limit: usize,
 ) -> Result<Vec<u8>, ExportError> {
     let Some(last_newline) = memchr::memrchr(b'\n', &buf) else {
         return Ok(buf);
@@ -148,9 +160,7 @@ async fn send_rows(
         p.rows += rows;
         p.raw_bytes += raw;
     });
-    let mut next = Vec::with_capacity(limit + (limit >> 2));
-    next.extend_from_slice(&rest);
-    Ok(next)
+    Ok(rest)
 }
 
 /// Updates the progress, then calls the user's callback on a copy, outside
