@@ -99,6 +99,12 @@ pub struct CopyColumn {
     pub name: String,
     /// As `format_type()` prints it, e.g. "timestamp without time zone".
     pub type_name: String,
+    /// The built-in type whose binary form the column's values take, when it
+    /// is not `type_name` itself: a domain's base type (through domains over
+    /// domains), "text" for an enum, whose binary form is its label. Absent
+    /// in archives made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_type: Option<String>,
 }
 
 /// What is known only when the dump ends; the last block before the footer.

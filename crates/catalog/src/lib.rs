@@ -162,6 +162,10 @@ pub struct Column {
     pub name: String,
     /// As `format_type()` prints it.
     pub type_name: String,
+    /// For a domain, its base type (through domains over domains); "text"
+    /// for an enum or a domain over one: the type whose binary form the
+    /// values take.
+    pub base_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

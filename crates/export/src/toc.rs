@@ -37,6 +37,7 @@ pub(crate) fn build(catalog: &Catalog, plan: &Plan, opts: &DumpOptions) -> Vec<T
                     .map(|c| CopyColumn {
                         name: c.name.clone(),
                         type_name: c.type_name.clone(),
+                        base_type: c.base_type.clone(),
                     })
                     .collect(),
                 format: "text".into(),

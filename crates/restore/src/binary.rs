@@ -34,6 +34,9 @@ pub(crate) enum Kind {
     Timestamp,
     Timestamptz,
     Numeric,
+    Interval,
+    /// inet, or cidr (true).
+    Inet(bool),
     /// An array of one of these, any number of dimensions.
     Array(Element),
 }
@@ -62,8 +65,14 @@ impl Element {
 }
 
 /// The columns' conversions, or None when a column's type is not converted.
+/// A domain or an enum goes by the type its values are sent as: the server
+/// receives a domain with its base type's function (then checks the
+/// domain's constraints), an enum as its label.
 pub(crate) fn plan(columns: &[CopyColumn]) -> Option<Vec<Kind>> {
-    columns.iter().map(|c| kind(&c.type_name)).collect()
+    columns
+        .iter()
+        .map(|c| kind(c.base_type.as_deref().unwrap_or(&c.type_name)))
+        .collect()
 }
 
 fn kind(type_name: &str) -> Option<Kind> {
@@ -89,6 +98,11 @@ fn kind(type_name: &str) -> Option<Kind> {
         "timestamp without time zone" => Kind::Timestamp,
         "timestamp with time zone" => Kind::Timestamptz,
         "numeric" => Kind::Numeric,
+        "inet" => Kind::Inet(false),
+        "cidr" => Kind::Inet(true),
+        // "interval(3)", "interval day to second": the server applies the
+        // field restriction to the received value, as to parsed text.
+        b if b == "interval" || b.starts_with("interval ") => Kind::Interval,
         "smallint[]" => Kind::Array(Element::Int2),
         "integer[]" => Kind::Array(Element::Int4),
         "bigint[]" => Kind::Array(Element::Int8),
@@ -272,9 +286,112 @@ fn encode(s: &[u8], kind: Kind, out: &mut Vec<u8>) -> Result<(), &'static str> {
         Kind::Timestamp => out.extend_from_slice(&timestamp(s, false)?.to_be_bytes()),
         Kind::Timestamptz => out.extend_from_slice(&timestamp(s, true)?.to_be_bytes()),
         Kind::Numeric => numeric(s, out)?,
+        Kind::Interval => interval(s, out)?,
+        Kind::Inet(cidr) => inet(s, cidr, out)?,
         Kind::Array(e) => array(s, e, out)?,
     }
     Ok(())
+}
+
+/// IntervalStyle postgres, which the dump sets: "1 year 2 mons -3 days
+/// +04:05:06.5", "-00:00:00.000001", "00:00:00", "infinity" (17+). Binary:
+/// microseconds, days, months.
+fn interval(s: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
+    let bad = "not an interval";
+    let (micros, days, months) = match s {
+        b"infinity" => (i64::MAX, i32::MAX, i32::MAX),
+        b"-infinity" => (i64::MIN, i32::MIN, i32::MIN),
+        _ => {
+            let text = std::str::from_utf8(s).map_err(|_| bad)?;
+            if text.is_empty() {
+                return Err(bad);
+            }
+            let (mut months, mut days, mut micros) = (0i64, 0i64, None);
+            let mut words = text.split(' ');
+            while let Some(w) = words.next() {
+                if w.contains(':') {
+                    if micros.replace(interval_time(w)?).is_some() {
+                        return Err(bad);
+                    }
+                    continue;
+                }
+                let n = int(w.strip_prefix('+').unwrap_or(w).as_bytes())?;
+                match words.next().ok_or(bad)? {
+                    "year" | "years" => months += n.checked_mul(12).ok_or(bad)?,
+                    "mon" | "mons" => months += n,
+                    "day" | "days" => days += n,
+                    _ => return Err(bad),
+                }
+            }
+            let range = |_| "interval out of range";
+            (
+                micros.unwrap_or(0),
+                i32::try_from(days).map_err(range)?,
+                i32::try_from(months).map_err(range)?,
+            )
+        }
+    };
+    out.extend_from_slice(&micros.to_be_bytes());
+    out.extend_from_slice(&days.to_be_bytes());
+    out.extend_from_slice(&months.to_be_bytes());
+    Ok(())
+}
+
+/// "[+-]H:MM:SS[.ffffff]" with any number of hour digits, in microseconds.
+fn interval_time(w: &str) -> Result<i64, &'static str> {
+    let bad = "not an interval time";
+    let (neg, w) = match w.as_bytes().first() {
+        Some(b'-') => (true, &w[1..]),
+        Some(b'+') => (false, &w[1..]),
+        _ => (false, w),
+    };
+    let mut parts = w.splitn(3, ':');
+    let (h, m, sec) = (
+        parts.next().ok_or(bad)?,
+        parts.next().ok_or(bad)?,
+        parts.next().ok_or(bad)?,
+    );
+    let (sec, frac) = sec.split_once('.').unwrap_or((sec, ""));
+    if !digits_only(h) || m.len() != 2 || !digits_only(m) || sec.len() != 2 || !digits_only(sec) {
+        return Err(bad);
+    }
+    if frac.len() > 6 || (!frac.is_empty() && !digits_only(frac)) {
+        return Err(bad);
+    }
+    let num = |t: &str| t.parse::<i128>().map_err(|_| bad);
+    let frac_us = format!("{frac:0<6}");
+    let total = (num(h)? * 3600 + num(m)? * 60 + num(sec)?) * 1_000_000 + num(&frac_us)?;
+    i64::try_from(if neg { -total } else { total }).map_err(|_| "interval out of range")
+}
+
+/// "10.1.2.3", "10.0.0.0/8", "2001:db8::/32", "::ffff:1.2.3.4/120". Binary:
+/// family (PGSQL_AF_INET 2, PGSQL_AF_INET6 3), bits, is_cidr, length, bytes.
+fn inet(s: &[u8], cidr: bool, out: &mut Vec<u8>) -> Result<(), &'static str> {
+    let bad = "not an inet address";
+    let text = std::str::from_utf8(s).map_err(|_| bad)?;
+    let (addr, bits) = match text.split_once('/') {
+        Some((a, b)) if digits_only(b) => (a, Some(b.parse::<u8>().map_err(|_| bad)?)),
+        Some(_) => return Err(bad),
+        None => (text, None),
+    };
+    let (family, bytes): (u8, Vec<u8>) = if let Ok(v4) = addr.parse::<std::net::Ipv4Addr>() {
+        (2, v4.octets().to_vec())
+    } else {
+        let v6 = addr.parse::<std::net::Ipv6Addr>().map_err(|_| bad)?;
+        (3, v6.octets().to_vec())
+    };
+    let max = (bytes.len() * 8) as u8;
+    let bits = bits.unwrap_or(max);
+    if bits > max {
+        return Err(bad);
+    }
+    out.extend_from_slice(&[family, bits, u8::from(cidr), bytes.len() as u8]);
+    out.extend_from_slice(&bytes);
+    Ok(())
+}
+
+fn digits_only(t: &str) -> bool {
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Digits with an optional minus, summed negatively so i64::MIN fits.
@@ -722,8 +839,80 @@ mod tests {
             .map(|(i, t)| CopyColumn {
                 name: format!("c{i}"),
                 type_name: t.to_string(),
+                base_type: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn intervals_as_microseconds_days_months() {
+        let iv = |t: &str| {
+            let b = one("interval", t)?;
+            let n =
+                |r: std::ops::Range<usize>| b[r].iter().fold(0i64, |v, &x| v << 8 | i64::from(x));
+            Ok::<_, String>((n(0..8), n(8..12) as i32, n(12..16) as i32))
+        };
+        assert_eq!(iv("00:00:00").unwrap(), (0, 0, 0));
+        assert_eq!(
+            iv("1 year 2 mons -3 days +04:05:06.5").unwrap(),
+            (14_706_500_000, -3, 14)
+        );
+        assert_eq!(iv("-1 years -2 mons").unwrap(), (0, 0, -14));
+        assert_eq!(iv("1 day -00:00:00.000001").unwrap(), (-1, 1, 0));
+        assert_eq!(iv("2562047788:00:54.775807").unwrap().0, i64::MAX);
+        assert_eq!(iv("-2562047788:00:54.775808").unwrap().0, i64::MIN);
+        assert_eq!(iv("infinity").unwrap(), (i64::MAX, i32::MAX, i32::MAX));
+        assert_eq!(iv("-infinity").unwrap(), (i64::MIN, i32::MIN, i32::MIN));
+        for bad in [
+            "",
+            "1 fortnight",
+            "1:02:3",
+            "1",
+            "00:00:00 00:00:00",
+            "P1D",
+            "2562047788:00:54.775808",
+        ] {
+            assert!(iv(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(kind("interval day to second(3)"), Some(Kind::Interval));
+        assert_eq!(kind("interval(2)"), Some(Kind::Interval));
+    }
+
+    #[test]
+    fn inet_and_cidr_with_family_bits_and_bytes() {
+        assert_eq!(one("inet", "10.1.2.3").unwrap(), [2, 32, 0, 4, 10, 1, 2, 3]);
+        assert_eq!(
+            one("cidr", "10.0.0.0/8").unwrap(),
+            [2, 8, 1, 4, 10, 0, 0, 0]
+        );
+        let v6 = one("inet", "::ffff:1.2.3.4/120").unwrap();
+        assert_eq!(v6[..4], [3, 120, 0, 16]);
+        assert_eq!(
+            v6[4..],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 1, 2, 3, 4]
+        );
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "x",
+            "10.0.0.0/8/8",
+            "::1/-1",
+        ] {
+            assert!(one("inet", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn domains_and_enums_are_planned_by_their_base_type() {
+        let mut c = cols(&["public.mood", "public.posint", "public.odd"]);
+        assert_eq!(plan(&c), None, "unknown types load as text");
+        c[0].base_type = Some("text".into());
+        c[1].base_type = Some("integer".into());
+        c[2].base_type = Some("character varying(3)".into());
+        assert_eq!(plan(&c), Some(vec![Kind::Text, Kind::Int4, Kind::Text]));
+        c[2].base_type = Some("point".into());
+        assert_eq!(plan(&c), None, "a domain over an unconverted type too");
     }
 
     fn one(type_name: &str, text: &str) -> Result<Vec<u8>, String> {
@@ -747,9 +936,9 @@ mod tests {
     fn which_types_convert() {
         assert!(plan(&cols(&["numeric(14,4)", "timestamp(3) without time zone"])).is_some());
         assert!(plan(&cols(&["numeric[]"])).is_none());
-        assert!(plan(&cols(&["interval"])).is_none());
+        assert!(plan(&cols(&["tsvector"])).is_none());
         assert!(plan(&cols(&["public.mood"])).is_none());
-        assert!(plan(&cols(&["bigint", "inet"])).is_none());
+        assert!(plan(&cols(&["bigint", "macaddr"])).is_none());
         let every = [
             "smallint",
             "integer",
@@ -773,6 +962,11 @@ mod tests {
             "timestamp with time zone",
             "numeric",
             "numeric(14,4)",
+            "interval",
+            "interval(3)",
+            "interval year to month",
+            "inet",
+            "cidr",
         ];
         assert!(
             plan(&cols(&every)).is_some(),

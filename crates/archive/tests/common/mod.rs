@@ -60,10 +60,12 @@ pub fn toc(data_entries: u32) -> Vec<TocEntry> {
                 CopyColumn {
                     name: "id".into(),
                     type_name: "bigint".into(),
+                    base_type: None,
                 },
                 CopyColumn {
                     name: "note".into(),
                     type_name: "text".into(),
+                    base_type: None,
                 },
             ],
             format: "text".into(),

@@ -78,6 +78,7 @@ struct Col {
     not_null_valid: bool,
     not_null_no_inherit: bool,
     not_null_local: bool,
+    base_type: Option<String>,
 }
 
 struct Check {
@@ -358,7 +359,7 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
          (SELECT pg_catalog.pg_get_expr(pd.adbin, pd.adrelid) FROM pg_catalog.pg_inherits i \
              JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname \
              JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum \
-             WHERE i.inhrelid = a.attrelid LIMIT 1), {nn_cols} \
+             WHERE i.inhrelid = a.attrelid LIMIT 1), {nn_cols}, {base_type} \
          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
          LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum {nn_join} \
@@ -366,6 +367,7 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
          ORDER BY a.attrelid, a.attnum",
         coll = collation_name("a.attcollation"),
         default_loop = uses_function_of_table("pg_attrdef", "ad.oid", "a.attrelid"),
+        base_type = BASE_TYPE,
     );
     let mut out: HashMap<u32, Vec<Col>> = HashMap::new();
     for r in ctx.query("columns", &sql).await? {
@@ -392,10 +394,20 @@ async fn read_columns(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Col>>, CatalogEr
             not_null_valid: r.get(20),
             not_null_no_inherit: r.get(21),
             not_null_local: r.get(22),
+            base_type: r.get(23),
         });
     }
     Ok(out)
 }
+
+/// A column's [`Column::base_type`]: a domain's chain of base types is
+/// followed to its end (typtypmod is the typmod a domain applies to its base).
+const BASE_TYPE: &str = "CASE t.typtype WHEN 'e' THEN 'text' WHEN 'd' THEN (\
+     WITH RECURSIVE b(oid, typmod) AS (SELECT t.typbasetype, t.typtypmod \
+         UNION ALL SELECT bt.typbasetype, bt.typtypmod FROM b \
+         JOIN pg_catalog.pg_type bt ON bt.oid = b.oid AND bt.typtype = 'd') \
+     SELECT CASE WHEN bt.typtype = 'e' THEN 'text' ELSE pg_catalog.format_type(b.oid, b.typmod) END \
+     FROM b JOIN pg_catalog.pg_type bt ON bt.oid = b.oid WHERE bt.typtype <> 'd') END";
 
 async fn read_checks(ctx: &Ctx<'_>) -> Result<HashMap<u32, Vec<Check>>, CatalogError> {
     let sql = format!(
@@ -900,6 +912,7 @@ fn copy_columns(columns: &[Col]) -> Vec<Column> {
         .map(|c| Column {
             name: c.name.clone(),
             type_name: c.ty.clone(),
+            base_type: c.base_type.clone(),
         })
         .collect()
 }
