@@ -15,6 +15,7 @@
 //! counts itself; the one exception is the single-byte answer to an
 //! SSLRequest, which the client sends as its first message.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,12 @@ pub(crate) struct Sink {
     conn: Option<Waker>,
     /// The reader went away mid-COPY: the rest of its rows are dropped.
     discard: bool,
+    /// The COPY was sent as a simple query: its CopyOutResponse and CopyDone
+    /// are not passed on either, so tokio-postgres sees a command that
+    /// completed without rows.
+    hide: bool,
+    /// A tapped layer follows the server's messages on this connection.
+    live: bool,
 }
 
 pub(crate) type SharedSink = Arc<Mutex<Sink>>;
@@ -74,7 +81,15 @@ enum Mode {
 #[derive(Clone, Copy, Debug)]
 enum Msg {
     Header { bytes: [u8; 5], got: usize },
-    Body { left: usize, divert: bool },
+    Body { left: usize, to: To },
+}
+
+/// Where a message's bytes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum To {
+    Client,
+    Sink,
+    Nowhere,
 }
 
 /// A stream that diverts the rows of tapped COPYs into a [`Sink`].
@@ -105,12 +120,21 @@ impl<S> Tapped<S> {
 
     /// Above TLS: the bytes are the server's messages from the start.
     pub(crate) fn above_tls(inner: S, sink: Option<SharedSink>) -> Self {
-        let mode = if sink.is_some() {
-            Mode::Framed
-        } else {
-            Mode::Opaque
+        let mode = match &sink {
+            Some(s) => {
+                s.lock().unwrap().live = true;
+                Mode::Framed
+            }
+            None => Mode::Opaque,
         };
         Self::new(inner, sink, mode)
+    }
+
+    fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
+        if let (Mode::Framed, Some(s)) = (mode, &self.sink) {
+            s.lock().unwrap().live = true;
+        }
     }
 
     fn new(inner: S, sink: Option<SharedSink>, mode: Mode) -> Self {
@@ -154,23 +178,23 @@ impl<S> Tapped<S> {
                     let bytes = *bytes;
                     let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
                     let left = (len as usize).saturating_sub(4);
-                    let divert = sink.diverting && bytes[0] == b'd';
-                    if !divert {
+                    let to = destination(bytes[0], sink);
+                    if to == To::Client {
                         self.pass.extend_from_slice(&bytes);
+                    }
+                    if to != To::Sink {
                         on_message(bytes[0], sink);
                     }
-                    self.msg = Msg::Body { left, divert };
+                    self.msg = Msg::Body { left, to };
                     self.end_body_if_empty(sink);
                 }
-                Msg::Body { left, divert } => {
+                Msg::Body { left, to } => {
                     let n = (*left).min(avail.len());
                     let bytes = &avail[..n];
-                    if *divert {
-                        if !sink.discard {
-                            sink.buf.extend_from_slice(bytes);
-                        }
-                    } else {
-                        self.pass.extend_from_slice(bytes);
+                    match to {
+                        To::Sink if !sink.discard => sink.buf.extend_from_slice(bytes),
+                        To::Client => self.pass.extend_from_slice(bytes),
+                        _ => {}
                     }
                     *left -= n;
                     self.pos += n;
@@ -181,8 +205,8 @@ impl<S> Tapped<S> {
     }
 
     fn end_body_if_empty(&mut self, sink: &mut Sink) {
-        if let Msg::Body { left: 0, divert } = self.msg {
-            if divert {
+        if let Msg::Body { left: 0, to } = self.msg {
+            if to == To::Sink {
                 let was_full = sink.complete >= sink.want;
                 sink.complete = sink.buf.len();
                 if !was_full && sink.complete >= sink.want {
@@ -215,7 +239,16 @@ impl<S> Tapped<S> {
     }
 }
 
-/// A message tokio-postgres will see: the ones that start and end a COPY.
+fn destination(tag: u8, sink: &Sink) -> To {
+    match tag {
+        b'd' if sink.diverting => To::Sink,
+        b'H' if sink.hide && sink.armed => To::Nowhere,
+        b'c' if sink.hide && sink.diverting => To::Nowhere,
+        _ => To::Client,
+    }
+}
+
+/// A message that is not a diverted row: the ones that start and end a COPY.
 fn on_message(tag: u8, sink: &mut Sink) {
     match tag {
         b'H' if sink.armed => {
@@ -296,11 +329,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tapped<S> {
                 let before = out.filled().len();
                 let polled = Pin::new(&mut this.inner).poll_read(cx, out);
                 if let Some(&answer) = out.filled().get(before) {
-                    this.mode = if answer == b'N' {
+                    this.set_mode(if answer == b'N' {
                         Mode::Framed
                     } else {
                         Mode::Opaque
-                    };
+                    });
                 }
                 polled
             }
@@ -317,11 +350,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tapped<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.mode == Mode::Start {
-            this.mode = if buf.starts_with(&SSL_REQUEST) {
+            this.set_mode(if buf.starts_with(&SSL_REQUEST) {
                 Mode::SslAnswer
             } else {
                 Mode::Framed
-            };
+            });
         }
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
@@ -348,13 +381,13 @@ impl CopyReader {
     /// Starts `sql` (a `COPY ... TO STDOUT`); its output comes from
     /// [`CopyOut::next`] in pieces of whole CopyData messages of at least
     /// `piece` bytes, but the last.
-    pub async fn copy_out(
+    pub async fn copy_out<'a>(
         &self,
-        client: &tokio_postgres::Client,
+        client: &'a tokio_postgres::Client,
         sql: &str,
         piece: usize,
-    ) -> Result<CopyOut, tokio_postgres::Error> {
-        {
+    ) -> Result<CopyOut<'a>, tokio_postgres::Error> {
+        let live = {
             let mut s = self.sink.lock().unwrap();
             s.armed = true;
             s.diverting = false;
@@ -364,44 +397,62 @@ impl CopyReader {
             let capacity = s.want + (s.want >> 2);
             s.buf.reserve(capacity);
             s.complete = 0;
-        }
-        match client.copy_out(sql).await {
-            Ok(stream) => Ok(CopyOut {
-                sink: self.sink.clone(),
-                stream: Box::pin(stream),
-                stream_done: false,
-                direct: Vec::new(),
-                direct_seen: false,
-                piece: piece.max(1),
-            }),
-            Err(e) => {
-                self.sink.lock().unwrap().end();
-                Err(e)
+            // As a simple query the COPY costs one round trip, not two (no
+            // Parse/Describe first), which counts with thousands of tables.
+            s.hide = s.live;
+            s.live
+        };
+        let run = if live {
+            let sql = sql.to_string();
+            Run::Query(Box::pin(async move { client.batch_execute(&sql).await }))
+        } else {
+            match client.copy_out(sql).await {
+                Ok(stream) => Run::Stream(Box::pin(stream)),
+                Err(e) => {
+                    self.sink.lock().unwrap().end();
+                    return Err(e);
+                }
             }
-        }
+        };
+        Ok(CopyOut {
+            sink: self.sink.clone(),
+            run,
+            done: false,
+            direct: Vec::new(),
+            direct_seen: false,
+            piece: piece.max(1),
+        })
     }
 }
 
 /// The output of one COPY TO STDOUT.
-pub struct CopyOut {
+pub struct CopyOut<'a> {
     sink: SharedSink,
-    stream: Pin<Box<tokio_postgres::CopyOutStream>>,
-    stream_done: bool,
-    /// Rows that reached tokio-postgres after all: the connection fell back
-    /// to plain TCP after offering TLS, below the tapped layer.
+    run: Run<'a>,
+    /// The server has finished the COPY (and sent every row).
+    done: bool,
+    /// Rows that reached tokio-postgres after all, when no tapped layer
+    /// follows this connection's messages.
     direct: Vec<u8>,
     direct_seen: bool,
     piece: usize,
 }
 
-impl CopyOut {
+enum Run<'a> {
+    /// Sent as a simple query, its rows diverted and the COPY hidden.
+    Query(Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a>>),
+    /// Through tokio-postgres's COPY stream.
+    Stream(Pin<Box<tokio_postgres::CopyOutStream>>),
+}
+
+impl CopyOut<'_> {
     /// The next piece of output, or `None` once the COPY has ended well.
     pub async fn next(&mut self) -> Result<Option<Vec<u8>>, tokio_postgres::Error> {
         futures::future::poll_fn(|cx| self.poll_piece(cx)).await
     }
 
     /// False if rows came through tokio-postgres one message at a time
-    /// (correct, only slower): TLS was offered and declined below the tap.
+    /// (correct, only slower): no tapped layer followed the connection.
     pub fn tapped(&self) -> bool {
         !self.direct_seen
     }
@@ -411,8 +462,12 @@ impl CopyOut {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Vec<u8>>, tokio_postgres::Error>> {
         use futures::Stream;
-        while !self.stream_done {
-            match self.stream.as_mut().poll_next(cx) {
+        while !self.done {
+            let polled = match &mut self.run {
+                Run::Query(query) => query.as_mut().poll(cx).map(|r| r.err().map(Err)),
+                Run::Stream(stream) => stream.as_mut().poll_next(cx),
+            };
+            match polled {
                 Poll::Ready(Some(Ok(rows))) => {
                     self.direct_seen = true;
                     self.direct.extend_from_slice(&rows);
@@ -420,15 +475,19 @@ impl CopyOut {
                         return Poll::Ready(Ok(Some(std::mem::take(&mut self.direct))));
                     }
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
-                Poll::Ready(None) => self.stream_done = true,
+                Poll::Ready(Some(Err(e))) => {
+                    self.sink.lock().unwrap().end();
+                    self.done = true;
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(None) => self.done = true,
                 Poll::Pending => break,
             }
         }
         let mut sink = self.sink.lock().unwrap();
-        if self.stream_done {
-            // tokio-postgres saw the end of the COPY, which the server sends
-            // after the last row: every row is in the buffer by now.
+        if self.done {
+            // tokio-postgres saw the end of the command, which the server
+            // sends after the last row: every row is in the buffer by now.
             let mut rows = std::mem::take(&mut sink.buf);
             sink.complete = 0;
             if rows.is_empty() {
@@ -449,11 +508,12 @@ impl CopyOut {
     }
 }
 
-impl Drop for CopyOut {
+impl Drop for CopyOut<'_> {
     /// A reader that stops early must not leave the connection waiting for
     /// it to take rows: whatever else comes of this COPY is dropped.
     fn drop(&mut self) {
         let mut sink = self.sink.lock().unwrap();
+        sink.armed = false;
         if sink.diverting {
             sink.discard = true;
             sink.buf = Vec::new();
@@ -493,10 +553,15 @@ mod tests {
     /// Feeds `input` to a framed tap in reads of `step` bytes; returns what
     /// tokio-postgres would see and what was diverted.
     fn run(input: &[u8], step: usize, armed: bool) -> (Vec<u8>, Vec<u8>) {
+        run_hiding(input, step, armed, false)
+    }
+
+    fn run_hiding(input: &[u8], step: usize, armed: bool, hide: bool) -> (Vec<u8>, Vec<u8>) {
         let sink: SharedSink = Arc::default();
         {
             let mut s = sink.lock().unwrap();
             s.armed = armed;
+            s.hide = hide;
             s.want = usize::MAX;
         }
         let mut tap = Tapped::above_tls((), Some(sink.clone()));
@@ -540,6 +605,28 @@ mod tests {
                 seen,
                 [start.clone(), end.clone(), message(b'd', b"after")].concat(),
                 "step {step}: every other message passes, CopyData after CopyDone too"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hidden_copy_shows_tokio_postgres_only_its_completion() {
+        let rows: [&[u8]; 2] = [b"1\ta\n", b"2\tb\n"];
+        let (start, data, end) = copy_exchange(&rows);
+        let input = [start, data, end].concat();
+        for step in [1, 4, 9, input.len()] {
+            let (seen, diverted) = run_hiding(&input, step, true, true);
+            assert_eq!(diverted, rows.concat(), "step {step}");
+            assert_eq!(
+                seen,
+                [
+                    message(b'1', b""),
+                    message(b'2', b""),
+                    message(b'C', b"COPY 2\0"),
+                    message(b'Z', b"I")
+                ]
+                .concat(),
+                "step {step}: no CopyOutResponse, no CopyDone"
             );
         }
     }

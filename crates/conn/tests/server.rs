@@ -251,11 +251,13 @@ async fn copy_out_read_in_bulk_gives_the_rows_tokio_postgres_gives() {
         let copy = reader.copy_out(&client, COPY_SQL, 1024).await.unwrap();
         drop(copy);
         assert_eq!(one(&client, "SELECT 'after'").await, "after");
-        let err = reader
+        let err = match reader
             .copy_out(&client, "COPY no_such_table TO STDOUT", 1)
             .await
-            .err()
-            .expect("an error");
+        {
+            Err(e) => e,
+            Ok(mut copy) => copy.next().await.err().expect("an error"),
+        };
         assert_eq!(
             err.code(),
             Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)

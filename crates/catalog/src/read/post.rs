@@ -87,6 +87,8 @@ pub(crate) async fn read_constraints(ctx: &mut Ctx<'_>) -> Result<(), CatalogErr
     Ok(())
 }
 
+/// Not TOAST tables' indexes (pg_get_indexdef of each would cost as much
+/// as all the others on a database of small tables).
 pub(crate) async fn read_indexes(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> {
     let sql = "SELECT i.indexrelid, i.indrelid, ic.relname::text, n.nspname::text, \
                pg_catalog.pg_get_indexdef(i.indexrelid), i.indisclustered, i.indisreplident, \
@@ -98,6 +100,7 @@ pub(crate) async fn read_indexes(ctx: &mut Ctx<'_>) -> Result<(), CatalogError> 
                FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
                JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
                WHERE i.indrelid >= 16384 AND (i.indisvalid OR ic.relkind = 'I') \
+               AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' \
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid \
                    AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')) \
                ORDER BY i.indexrelid";

@@ -249,6 +249,17 @@ pub(crate) async fn read_relations(ctx: &mut Ctx<'_>) -> Result<(), CatalogError
     sequence_values(ctx, &rels).await
 }
 
+/// A table's size on disk (main fork and TOAST), for ordering, splitting
+/// and the space estimate. `pg_relation_size` opens the relation, which in a
+/// fresh session builds its cache entry: 35 µs a table, 0.15 s for 4000
+/// small ones. A table the statistics saw under 8 MB is taken at their word
+/// (pg_dump orders by relpages alone); a stale figure only costs a table
+/// that has since grown past the split size its split.
+const SIZE: &str = "CASE WHEN c.relkind NOT IN ('r', 'm', 't') THEN 0 \
+     WHEN c.relpages BETWEEN 1 AND 1023 AND coalesce(tc.relpages, 0) < 1024 \
+     THEN (c.relpages + coalesce(tc.relpages, 0))::int8 * pg_catalog.current_setting('block_size')::int8 \
+     ELSE pg_catalog.pg_relation_size(c.oid) + coalesce(pg_catalog.pg_relation_size(tc.oid), 0) END";
+
 async fn read_rel_rows(ctx: &Ctx<'_>) -> Result<Vec<RelRow>, CatalogError> {
     let sql = format!(
         "SELECT c.oid, c.relnamespace, n.nspname::text, c.relname::text, \
@@ -261,8 +272,7 @@ async fn read_rel_rows(ctx: &Ctx<'_>) -> Result<Vec<RelRow>, CatalogError> {
          CASE WHEN c.relkind IN ('r', 'm') AND am.amname <> 'heap' THEN am.amname::text END, \
          c.reltype, CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END, \
          c.relpages::int8, c.reltuples::float8, \
-         CASE WHEN c.relkind IN ('r', 'm', 't') THEN pg_catalog.pg_relation_size(c.oid) \
-              + coalesce(pg_catalog.pg_relation_size(tc.oid), 0) ELSE 0 END, \
+         {size}, \
          c.relispopulated, CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END, \
          ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid ORDER BY i.inhseqno), \
          x.oid, x.extcondition[pg_catalog.array_position(x.extconfig, c.oid)], \
@@ -279,7 +289,8 @@ async fn read_rel_rows(ctx: &Ctx<'_>) -> Result<Vec<RelRow>, CatalogError> {
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
          AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND c.oid >= 16384 \
          ORDER BY c.oid",
-        view_loop = uses_function_of_table("pg_rewrite", "w.oid", "c.oid")
+        view_loop = uses_function_of_table("pg_rewrite", "w.oid", "c.oid"),
+        size = SIZE,
     );
     Ok(ctx
         .query("relations", &sql)
