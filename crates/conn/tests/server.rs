@@ -256,7 +256,7 @@ async fn copy_out_read_in_bulk_gives_the_rows_tokio_postgres_gives() {
             .await
         {
             Err(e) => e,
-            Ok(mut copy) => copy.next().await.err().expect("an error"),
+            Ok(mut copy) => copy.next().await.expect_err("an error"),
         };
         assert_eq!(
             err.code(),
