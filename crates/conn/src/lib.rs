@@ -1,5 +1,6 @@
-//! Connecting to PostgreSQL the way libpq users expect, and pinning the
-//! session settings that make dumps exact and restores predictable.
+//! Connecting to PostgreSQL the way libpq users expect, pinning the session
+//! settings that make dumps exact and restores predictable, and reading
+//! `COPY ... TO STDOUT` in bulk ([`connect_for_copy_out`]).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), pgark_conn::ConnError> {
