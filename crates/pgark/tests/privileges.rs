@@ -46,6 +46,32 @@ async fn databases_like(db: &TestDb, prefix: &str) -> Vec<String> {
     .collect()
 }
 
+/// Every session pgark opens, the maintenance ones that create, rename and
+/// drop databases too, overrides a role's statement_timeout and lock_timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_with_a_tiny_statement_timeout_still_rolls_back() {
+    let role = role_name("hasty");
+    let db = owned_db(&role, true).await;
+    db.exec(&format!(
+        "ALTER ROLE {role} SET statement_timeout = '1ms'; ALTER ROLE {role} SET lock_timeout = '1ms'"
+    ))
+    .await;
+    let original = db_state(&db).await;
+    let (_dir, file) = archive_path();
+    let url = url_as(&db, &role);
+    run(pgark(["dump", "-q", "-d", &url, "-f", s(&file)]))
+        .await
+        .expect_ok();
+    db.exec("DROP TABLE public.orders").await;
+    run(pgark(["rollback", "--yes", "-q", "-d", &url, s(&file)]))
+        .await
+        .expect_ok();
+    assert_eq!(db_state(&db).await, original);
+    run(pgark(["verify", "--restore-test", &url, s(&file)]))
+        .await
+        .expect_ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_with_createdb_dumps_restores_and_rolls_back() {
     let role = role_name("owner");

@@ -7,7 +7,7 @@ use crate::select::Selection;
 use crate::source::Source;
 use crate::{ddl, RestoreError, RestoreOptions, RestoreReport};
 use pgark_catalog::{quote_ident, quote_literal};
-use pgark_conn::ConnParams;
+use pgark_conn::{ConnParams, Purpose};
 use tokio_postgres::Client;
 
 const MARK: &str = "pgark rollback in progress";
@@ -72,7 +72,11 @@ async fn connect_admin(params: &ConnParams) -> Result<Client, RestoreError> {
             continue;
         }
         match pgark_conn::connect(&params.with_dbname(db)).await {
-            Ok(c) => return Ok(c),
+            Ok(c) => {
+                // A role's statement_timeout must not cancel CREATE DATABASE.
+                pgark_conn::prepare_session(&c, Purpose::Restore).await?;
+                return Ok(c);
+            }
             Err(e) => last = Some(e),
         }
     }
@@ -222,6 +226,7 @@ pub async fn create_database(
 ) -> Result<String, RestoreError> {
     let name = name.unwrap_or(&source.meta().database).to_string();
     let client = pgark_conn::connect(params).await?;
+    pgark_conn::prepare_session(&client, Purpose::Restore).await?;
     client
         .batch_execute(&create_database_sql(&name, source))
         .await
