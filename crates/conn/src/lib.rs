@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 pub use tap::{CopyOut, CopyReader};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 #[derive(Debug, thiserror::Error)]
@@ -222,10 +223,19 @@ pub enum Purpose {
 
 pub async fn prepare_session(client: &Client, purpose: Purpose) -> Result<(), ConnError> {
     let fail = |e: tokio_postgres::Error| ConnError::Session(describe(&e));
-    // A role or database may set a statement_timeout of a millisecond: it
-    // goes first, in the same message, before anything that could exceed it.
+    // A role or database may set a statement_timeout of a millisecond, which
+    // can cancel even this SET on a busy machine: it goes first, alone, and
+    // is tried again when cancelled (each try succeeds unless the backend
+    // stalls for that millisecond).
+    for attempt in 1.. {
+        match client.batch_execute("SET statement_timeout = 0").await {
+            Ok(()) => break,
+            Err(e) if attempt < 5 && e.code() == Some(&SqlState::QUERY_CANCELED) => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    }
     let messages = client
-        .simple_query("SET statement_timeout = 0; SELECT current_setting('server_version_num')")
+        .simple_query("SELECT current_setting('server_version_num')")
         .await
         .map_err(fail)?;
     let version: i32 = messages
