@@ -142,6 +142,11 @@ async fn open_socket(p: &ConnParams) -> std::io::Result<Socket> {
         None => tokio::net::TcpStream::connect((p.host.as_str(), p.port)).await?,
     };
     tcp.set_nodelay(true)?;
+    // As tokio-postgres does: a worker may sit idle in its transaction while
+    // others copy big tables, and a NAT or firewall must not forget it.
+    let keepalive =
+        socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(2 * 3600));
+    socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive)?;
     Ok(Socket::Tcp(tcp))
 }
 

@@ -48,6 +48,9 @@ pub(crate) struct Sink {
     hide: bool,
     /// A tapped layer follows the server's messages on this connection.
     live: bool,
+    /// A reader gave up on a COPY whose messages may still be arriving: the
+    /// next COPY waits for them to pass before it arms the tap.
+    abandoned: bool,
 }
 
 pub(crate) type SharedSink = Arc<Mutex<Sink>>;
@@ -369,6 +372,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tapped<S> {
 }
 
 /// Runs COPY TO STDOUT on a connection from [`crate::connect_for_copy_out`].
+///
+/// The tap sees the connection's messages, not which request they answer:
+/// use it only with the `Client` it came with, and run nothing else on that
+/// client while a [`CopyOut`] is alive.
 pub struct CopyReader {
     sink: SharedSink,
 }
@@ -387,7 +394,12 @@ impl CopyReader {
         sql: &str,
         piece: usize,
     ) -> Result<CopyOut<'a>, tokio_postgres::Error> {
-        let live = {
+        let abandoned = std::mem::take(&mut self.sink.lock().unwrap().abandoned);
+        if abandoned {
+            // Its ReadyForQuery comes after everything the old COPY sends.
+            client.batch_execute("").await?;
+        }
+        let hide = {
             let mut s = self.sink.lock().unwrap();
             s.armed = true;
             s.diverting = false;
@@ -399,10 +411,12 @@ impl CopyReader {
             s.complete = 0;
             // As a simple query the COPY costs one round trip, not two (no
             // Parse/Describe first), which counts with thousands of tables.
-            s.hide = s.live;
-            s.live
+            // Not with a `;` anywhere (a quoted name, an extension's filter):
+            // the simple protocol would run whatever follows it.
+            s.hide = s.live && !sql.contains(';');
+            s.hide
         };
-        let run = if live {
+        let run = if hide {
             let sql = sql.to_string();
             Run::Query(Box::pin(async move { client.batch_execute(&sql).await }))
         } else {
@@ -476,7 +490,10 @@ impl CopyOut<'_> {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    self.sink.lock().unwrap().end();
+                    let mut sink = self.sink.lock().unwrap();
+                    sink.end();
+                    sink.buf.clear();
+                    sink.complete = 0;
                     self.done = true;
                     return Poll::Ready(Err(e));
                 }
@@ -514,6 +531,9 @@ impl Drop for CopyOut<'_> {
     fn drop(&mut self) {
         let mut sink = self.sink.lock().unwrap();
         sink.armed = false;
+        if !self.done {
+            sink.abandoned = true;
+        }
         if sink.diverting {
             sink.discard = true;
             sink.buf = Vec::new();

@@ -247,9 +247,6 @@ async fn copy_out_read_in_bulk_gives_the_rows_tokio_postgres_gives() {
             assert_eq!(got.len(), expected.len(), "{info}, piece {piece}");
             assert!(got == expected, "{info}, piece {piece}: same bytes");
         }
-        // The connection is usable afterwards, also after an abandoned COPY.
-        let copy = reader.copy_out(&client, COPY_SQL, 1024).await.unwrap();
-        drop(copy);
         assert_eq!(one(&client, "SELECT 'after'").await, "after");
         let err = match reader
             .copy_out(&client, "COPY no_such_table TO STDOUT", 1)
@@ -291,4 +288,82 @@ async fn an_error_in_the_middle_of_a_bulk_copy_is_reported() {
 
 fn memchr_count(b: &[u8]) -> usize {
     b.iter().filter(|&&c| c == b'\n').count()
+}
+
+async fn read_all(
+    reader: &pgark_conn::CopyReader,
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Vec<u8> {
+    let mut copy = reader.copy_out(client, sql, 4096).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(rows) = copy.next().await.unwrap() {
+        got.extend_from_slice(&rows);
+    }
+    got
+}
+
+/// A reader that gives up on a COPY (before its first row arrives, after
+/// some rows, in the middle of a 3 MB row) leaves none of its rows behind
+/// for the next COPY on the connection.
+#[tokio::test]
+async fn an_abandoned_copy_leaves_nothing_for_the_next() {
+    use futures::FutureExt;
+    let db = fresh_db().await;
+    let (client, reader) = connect_for_copy_out(&params(&db.conninfo())).await.unwrap();
+    let many = "COPY (SELECT 'A' || g FROM generate_series(1, 200000) g) TO STDOUT";
+    let wide = "COPY (SELECT repeat('x', 3000000) || g FROM generate_series(1, 20) g) TO STDOUT";
+    let small = "COPY (SELECT 'B' || g FROM generate_series(1, 3) g) TO STDOUT";
+    for round in 0..12 {
+        {
+            let sql = if round % 2 == 0 { many } else { wide };
+            let mut copy = reader
+                .copy_out(&client, sql, 1 + round * 1000)
+                .await
+                .unwrap();
+            match round % 3 {
+                // Sent, then dropped before anything came back.
+                0 => assert!(copy.next().now_or_never().is_none()),
+                1 => assert!(copy.next().await.unwrap().is_some()),
+                _ => {
+                    assert!(copy.next().await.unwrap().is_some());
+                    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+                }
+            }
+        }
+        assert_eq!(
+            read_all(&reader, &client, small).await,
+            b"B1\nB2\nB3\n",
+            "round {round}"
+        );
+    }
+    assert_eq!(one(&client, "SELECT 'after'").await, "after");
+}
+
+/// A `;` in the statement (here in a quoted table name) sends the COPY
+/// through the extended protocol, which runs one statement only.
+#[tokio::test]
+async fn a_semicolon_never_reaches_the_simple_protocol() {
+    let db = fresh_db().await;
+    db.exec(
+        r#"CREATE TABLE public."a;b" (v text); INSERT INTO public."a;b" VALUES ('x;y'), ('z');"#,
+    )
+    .await;
+    let (client, reader) = connect_for_copy_out(&params(&db.conninfo())).await.unwrap();
+    assert_eq!(
+        read_all(&reader, &client, r#"COPY public."a;b" TO STDOUT"#).await,
+        b"x;y\nz\n"
+    );
+    let two = reader
+        .copy_out(
+            &client,
+            "COPY (SELECT 1) TO STDOUT; DROP TABLE public.\"a;b\"",
+            1,
+        )
+        .await;
+    assert!(two.is_err(), "two statements are refused");
+    assert_eq!(
+        one(&client, "SELECT count(*) FROM public.\"a;b\"").await,
+        "2"
+    );
 }
