@@ -670,14 +670,21 @@ async fn values_sent_in_binary_come_back_exactly() {
     .await;
     let (_dir, path) = archive_path();
     Dump::new(params(&src)).to_file(&path).await.unwrap();
+    restores_the_same_with_one_and_two_jobs(&src, &path).await;
+}
+
+async fn restores_the_same_with_one_and_two_jobs(
+    src: &pgark_testkit::TestDb,
+    path: &std::path::Path,
+) {
     for jobs in [1, 2] {
         let dst = fresh_db().await;
-        Restore::new(params(&dst), &path)
+        Restore::new(params(&dst), path)
             .jobs(jobs)
             .run()
             .await
             .unwrap();
-        assert_same_database(&src, &dst).await;
+        assert_same_database(src, &dst).await;
     }
 }
 
@@ -735,15 +742,7 @@ async fn enums_and_domains_go_by_their_base_types() {
             None
         ]
     );
-    for jobs in [1, 2] {
-        let dst = fresh_db().await;
-        Restore::new(params(&dst), &path)
-            .jobs(jobs)
-            .run()
-            .await
-            .unwrap();
-        assert_same_database(&src, &dst).await;
-    }
+    restores_the_same_with_one_and_two_jobs(&src, &path).await;
 }
 
 /// A data-only restore into tables whose column types changed since the
