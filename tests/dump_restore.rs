@@ -654,6 +654,21 @@ async fn values_sent_in_binary_come_back_exactly() {
         SELECT make_interval(g % 7 - 3, g % 13 - 6, 0, g % 40 - 20, g % 50 - 25, g % 60, (g % 1000) / 7.0),
                ('10.0.' || g % 256 || '.' || g % 7 || '/' || (g % 33))::inet
         FROM generate_series(1, 5000) g;
+        CREATE TABLE public.more_arrays (b boolean[], f4 real[], f8 double precision[], n numeric(8,3)[],
+            u uuid[], d date[], tm time[], ts timestamp[], tz timestamptz[], iv interval[],
+            ip inet[], net cidr[], jb jsonb[], by bytea[]);
+        INSERT INTO public.more_arrays VALUES
+          ('{t,f,NULL}', '{-Infinity,NaN,1.17549435e-38,-0}', '{5e-324,Infinity,0.1}', '{1.5,-99999.999,NULL,NaN}',
+           '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}', '{infinity,2000-02-29,"0044-03-15 BC"}', '{00:00:00,"23:59:59.999999"}',
+           '{"2024-02-29 12:34:56.789",-infinity,"0001-01-01 00:00:00 BC"}', '[0:1]={"2000-01-01 00:00:00.000001+00",NULL}',
+           '{"1 year 2 mons -3 days +04:05:06.5","-00:00:00.000001",NULL}', '{10.1.2.3/8,::1,"::ffff:1.2.3.4"}',
+           '{10.0.0.0/8,2001:db8::/32}', E'{"{\\"a\\": [1, \\"x,y\\"]}",null,"[]"}', E'{"\\\\x","\\\\x00ff5c22",NULL}'),
+          ('{}', '{{1,2},{3,4}}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}'),
+          (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        INSERT INTO public.more_arrays (f8, n, tz, iv)
+        SELECT ARRAY[random() * 1e6, g], ARRAY[round((random() * 1e4)::numeric, 3)],
+               ARRAY[timestamptz '2000-01-01 00:00+00' + g * interval '1 hour 1.5 s'], ARRAY[g * interval '1 day 1 s']
+        FROM generate_series(1, 3000) g;
         CREATE TABLE public.arrays (a2 smallint[], a4 integer[], a8 bigint[], t text[], v varchar(5)[]);
         INSERT INTO public.arrays VALUES
           ('{}', '{}', '{}', '{}', '{}'),

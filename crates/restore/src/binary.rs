@@ -41,25 +41,101 @@ pub(crate) enum Kind {
     Array(Element),
 }
 
+/// An array's element type: a built-in type with its OID, which binary
+/// arrays carry and the server checks (built-in OIDs never change).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Element {
     Int2,
     Int4,
     Int8,
+    Float4,
+    Float8,
+    Bool,
     Text,
     Varchar,
+    Jsonb,
+    Bytea,
+    Uuid,
+    Date,
+    Time,
+    Timestamp,
+    Timestamptz,
+    Numeric,
+    Interval,
+    Inet,
+    Cidr,
 }
 
 impl Element {
-    /// The element type's OID, which binary arrays carry (built-in OIDs
-    /// never change).
+    fn named(name: &str) -> Option<Self> {
+        Some(match name {
+            "smallint" => Element::Int2,
+            "integer" => Element::Int4,
+            "bigint" => Element::Int8,
+            "real" => Element::Float4,
+            "double precision" => Element::Float8,
+            "boolean" => Element::Bool,
+            "text" => Element::Text,
+            "character varying" => Element::Varchar,
+            "jsonb" => Element::Jsonb,
+            "bytea" => Element::Bytea,
+            "uuid" => Element::Uuid,
+            "date" => Element::Date,
+            "time without time zone" => Element::Time,
+            "timestamp without time zone" => Element::Timestamp,
+            "timestamp with time zone" => Element::Timestamptz,
+            "numeric" => Element::Numeric,
+            n if n == "interval" || n.starts_with("interval ") => Element::Interval,
+            "inet" => Element::Inet,
+            "cidr" => Element::Cidr,
+            _ => return None,
+        })
+    }
+
     fn oid(self) -> u32 {
         match self {
             Element::Int2 => 21,
             Element::Int4 => 23,
             Element::Int8 => 20,
+            Element::Float4 => 700,
+            Element::Float8 => 701,
+            Element::Bool => 16,
             Element::Text => 25,
             Element::Varchar => 1043,
+            Element::Jsonb => 3802,
+            Element::Bytea => 17,
+            Element::Uuid => 2950,
+            Element::Date => 1082,
+            Element::Time => 1083,
+            Element::Timestamp => 1114,
+            Element::Timestamptz => 1184,
+            Element::Numeric => 1700,
+            Element::Interval => 1186,
+            Element::Inet => 869,
+            Element::Cidr => 650,
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            Element::Int2 => Kind::Int2,
+            Element::Int4 => Kind::Int4,
+            Element::Int8 => Kind::Int8,
+            Element::Float4 => Kind::Float4,
+            Element::Float8 => Kind::Float8,
+            Element::Bool => Kind::Bool,
+            Element::Text | Element::Varchar => Kind::Text,
+            Element::Jsonb => Kind::Jsonb,
+            Element::Bytea => Kind::Bytea,
+            Element::Uuid => Kind::Uuid,
+            Element::Date => Kind::Date,
+            Element::Time => Kind::Time,
+            Element::Timestamp => Kind::Timestamp,
+            Element::Timestamptz => Kind::Timestamptz,
+            Element::Numeric => Kind::Numeric,
+            Element::Interval => Kind::Interval,
+            Element::Inet => Kind::Inet(false),
+            Element::Cidr => Kind::Inet(true),
         }
     }
 }
@@ -82,6 +158,9 @@ fn kind(type_name: &str) -> Option<Kind> {
         (Some(a), Some(b)) if a < b => format!("{}{}", &type_name[..a], &type_name[b + 1..]),
         _ => type_name.to_string(),
     };
+    if let Some(element) = base.strip_suffix("[]") {
+        return Element::named(element).map(Kind::Array);
+    }
     Some(match base.as_str() {
         "smallint" => Kind::Int2,
         "integer" => Kind::Int4,
@@ -103,11 +182,6 @@ fn kind(type_name: &str) -> Option<Kind> {
         // "interval(3)", "interval day to second": the server applies the
         // field restriction to the received value, as to parsed text.
         b if b == "interval" || b.starts_with("interval ") => Kind::Interval,
-        "smallint[]" => Kind::Array(Element::Int2),
-        "integer[]" => Kind::Array(Element::Int4),
-        "bigint[]" => Kind::Array(Element::Int8),
-        "text[]" => Kind::Array(Element::Text),
-        "character varying[]" => Kind::Array(Element::Varchar),
         _ => return None,
     })
 }
@@ -709,12 +783,7 @@ fn array(s: &[u8], elem: Element, out: &mut Vec<u8>) -> Result<(), &'static str>
         };
         let at = out.len();
         out.extend_from_slice(&[0; 4]);
-        match elem {
-            Element::Int2 => encode(v, Kind::Int2, out)?,
-            Element::Int4 => encode(v, Kind::Int4, out)?,
-            Element::Int8 => encode(v, Kind::Int8, out)?,
-            Element::Text | Element::Varchar => out.extend_from_slice(v),
-        }
+        encode(v, elem.kind(), out)?;
         let len = (out.len() - at - 4) as i32;
         out[at..at + 4].copy_from_slice(&len.to_be_bytes());
     }
@@ -935,7 +1004,13 @@ mod tests {
     #[test]
     fn which_types_convert() {
         assert!(plan(&cols(&["numeric(14,4)", "timestamp(3) without time zone"])).is_some());
-        assert!(plan(&cols(&["numeric[]"])).is_none());
+        assert!(plan(&cols(&["point[]"])).is_none());
+        assert_eq!(
+            kind("interval year to month[]"),
+            Some(Kind::Array(Element::Interval)),
+            "an array, not an interval"
+        );
+        assert_eq!(kind("numeric(10,2)[]"), Some(Kind::Array(Element::Numeric)));
         assert!(plan(&cols(&["tsvector"])).is_none());
         assert!(plan(&cols(&["public.mood"])).is_none());
         assert!(plan(&cols(&["bigint", "macaddr"])).is_none());
