@@ -221,18 +221,10 @@ const COPY_SQL: &str = "COPY (SELECT g, CASE WHEN g % 997 = 0 THEN repeat(md5(g:
 
 #[tokio::test]
 async fn copy_out_read_in_bulk_gives_the_rows_tokio_postgres_gives() {
-    use futures::StreamExt;
     let db = fresh_db().await;
     for info in [db.conninfo(), socket_conninfo(&db, "postgres")] {
         let (client, reader) = connect_for_copy_out(&params(&info)).await.expect("connect");
-        let expected: Vec<u8> = client
-            .copy_out(COPY_SQL)
-            .await
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect::<Vec<_>>()
-            .await
-            .concat();
+        let expected = pgark_testkit::copy_out_plain(&client, COPY_SQL).await;
         for piece in [1, 4096, 1 << 20] {
             let mut copy = reader.copy_out(&client, COPY_SQL, piece).await.unwrap();
             let mut got = Vec::new();

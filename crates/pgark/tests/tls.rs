@@ -268,7 +268,6 @@ async fn channel_binding_require_is_honoured_not_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_output_is_read_in_bulk_above_tls_with_channel_binding() {
-    use futures::StreamExt;
     let s = server();
     let info = format!(
         "host=127.0.0.1 port={} user={ROLE} password={PASSWORD} dbname={DB} \
@@ -279,14 +278,7 @@ async fn copy_output_is_read_in_bulk_above_tls_with_channel_binding() {
     let params = pgark_conn::ConnParams::resolve(Some(&info), &Default::default()).unwrap();
     let (client, reader) = pgark_conn::connect_for_copy_out(&params).await.unwrap();
     let sql = "COPY (SELECT g, repeat('x', g % 300) FROM generate_series(1, 30000) g) TO STDOUT";
-    let expected: Vec<u8> = client
-        .copy_out(sql)
-        .await
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect::<Vec<_>>()
-        .await
-        .concat();
+    let expected = pgark_testkit::copy_out_plain(&client, sql).await;
     let mut copy = reader.copy_out(&client, sql, 64 * 1024).await.unwrap();
     let mut got = Vec::new();
     while let Some(rows) = copy.next().await.unwrap() {

@@ -41,104 +41,40 @@ pub(crate) enum Kind {
     Array(Element),
 }
 
-/// An array's element type: a built-in type with its OID, which binary
-/// arrays carry and the server checks (built-in OIDs never change).
+/// An array's element type: its OID, which binary arrays carry and the
+/// server checks, and how one element is encoded.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Element {
-    Int2,
-    Int4,
-    Int8,
-    Float4,
-    Float8,
-    Bool,
-    Text,
-    Varchar,
-    Jsonb,
-    Bytea,
-    Uuid,
-    Date,
-    Time,
-    Timestamp,
-    Timestamptz,
-    Numeric,
-    Interval,
-    Inet,
-    Cidr,
+pub(crate) struct Element {
+    oid: u32,
+    kind: &'static Kind,
 }
 
-impl Element {
-    fn named(name: &str) -> Option<Self> {
-        Some(match name {
-            "smallint" => Element::Int2,
-            "integer" => Element::Int4,
-            "bigint" => Element::Int8,
-            "real" => Element::Float4,
-            "double precision" => Element::Float8,
-            "boolean" => Element::Bool,
-            "text" => Element::Text,
-            "character varying" => Element::Varchar,
-            "jsonb" => Element::Jsonb,
-            "bytea" => Element::Bytea,
-            "uuid" => Element::Uuid,
-            "date" => Element::Date,
-            "time without time zone" => Element::Time,
-            "timestamp without time zone" => Element::Timestamp,
-            "timestamp with time zone" => Element::Timestamptz,
-            "numeric" => Element::Numeric,
-            n if n == "interval" || n.starts_with("interval ") => Element::Interval,
-            "inet" => Element::Inet,
-            "cidr" => Element::Cidr,
-            _ => return None,
-        })
-    }
-
-    fn oid(self) -> u32 {
-        match self {
-            Element::Int2 => 21,
-            Element::Int4 => 23,
-            Element::Int8 => 20,
-            Element::Float4 => 700,
-            Element::Float8 => 701,
-            Element::Bool => 16,
-            Element::Text => 25,
-            Element::Varchar => 1043,
-            Element::Jsonb => 3802,
-            Element::Bytea => 17,
-            Element::Uuid => 2950,
-            Element::Date => 1082,
-            Element::Time => 1083,
-            Element::Timestamp => 1114,
-            Element::Timestamptz => 1184,
-            Element::Numeric => 1700,
-            Element::Interval => 1186,
-            Element::Inet => 869,
-            Element::Cidr => 650,
-        }
-    }
-
-    fn kind(self) -> Kind {
-        match self {
-            Element::Int2 => Kind::Int2,
-            Element::Int4 => Kind::Int4,
-            Element::Int8 => Kind::Int8,
-            Element::Float4 => Kind::Float4,
-            Element::Float8 => Kind::Float8,
-            Element::Bool => Kind::Bool,
-            Element::Text | Element::Varchar => Kind::Text,
-            Element::Jsonb => Kind::Jsonb,
-            Element::Bytea => Kind::Bytea,
-            Element::Uuid => Kind::Uuid,
-            Element::Date => Kind::Date,
-            Element::Time => Kind::Time,
-            Element::Timestamp => Kind::Timestamp,
-            Element::Timestamptz => Kind::Timestamptz,
-            Element::Numeric => Kind::Numeric,
-            Element::Interval => Kind::Interval,
-            Element::Inet => Kind::Inet(false),
-            Element::Cidr => Kind::Inet(true),
-        }
-    }
-}
+/// The built-in types converted, by `format_type` name, with their OIDs
+/// (built-in OIDs never change).
+static TYPES: &[(&str, u32, Kind)] = &[
+    ("smallint", 21, Kind::Int2),
+    ("integer", 23, Kind::Int4),
+    ("bigint", 20, Kind::Int8),
+    ("real", 700, Kind::Float4),
+    ("double precision", 701, Kind::Float8),
+    ("boolean", 16, Kind::Bool),
+    ("text", 25, Kind::Text),
+    ("character varying", 1043, Kind::Text),
+    ("character", 1042, Kind::Text),
+    ("name", 19, Kind::Text),
+    ("json", 114, Kind::Text),
+    ("jsonb", 3802, Kind::Jsonb),
+    ("bytea", 17, Kind::Bytea),
+    ("uuid", 2950, Kind::Uuid),
+    ("date", 1082, Kind::Date),
+    ("time without time zone", 1083, Kind::Time),
+    ("timestamp without time zone", 1114, Kind::Timestamp),
+    ("timestamp with time zone", 1184, Kind::Timestamptz),
+    ("numeric", 1700, Kind::Numeric),
+    ("interval", 1186, Kind::Interval),
+    ("inet", 869, Kind::Inet(false)),
+    ("cidr", 650, Kind::Inet(true)),
+];
 
 /// The columns' conversions, or None when a column's type is not converted.
 /// A domain or an enum goes by the type its values are sent as: the server
@@ -158,31 +94,22 @@ fn kind(type_name: &str) -> Option<Kind> {
         (Some(a), Some(b)) if a < b => format!("{}{}", &type_name[..a], &type_name[b + 1..]),
         _ => type_name.to_string(),
     };
-    if let Some(element) = base.strip_suffix("[]") {
-        return Element::named(element).map(Kind::Array);
-    }
-    Some(match base.as_str() {
-        "smallint" => Kind::Int2,
-        "integer" => Kind::Int4,
-        "bigint" => Kind::Int8,
-        "real" => Kind::Float4,
-        "double precision" => Kind::Float8,
-        "boolean" => Kind::Bool,
-        "text" | "character varying" | "character" | "name" | "json" => Kind::Text,
-        "jsonb" => Kind::Jsonb,
-        "bytea" => Kind::Bytea,
-        "uuid" => Kind::Uuid,
-        "date" => Kind::Date,
-        "time without time zone" => Kind::Time,
-        "timestamp without time zone" => Kind::Timestamp,
-        "timestamp with time zone" => Kind::Timestamptz,
-        "numeric" => Kind::Numeric,
-        "inet" => Kind::Inet(false),
-        "cidr" => Kind::Inet(true),
-        // "interval(3)", "interval day to second": the server applies the
-        // field restriction to the received value, as to parsed text.
-        b if b == "interval" || b.starts_with("interval ") => Kind::Interval,
-        _ => return None,
+    let (name, array) = match base.strip_suffix("[]") {
+        Some(element) => (element, true),
+        None => (base.as_str(), false),
+    };
+    // "interval day to second": the server applies the field restriction to
+    // the received value, as to parsed text.
+    let name = if name.starts_with("interval ") {
+        "interval"
+    } else {
+        name
+    };
+    let (_, oid, kind) = TYPES.iter().find(|(n, _, _)| *n == name)?;
+    Some(if array {
+        Kind::Array(Element { oid: *oid, kind })
+    } else {
+        *kind
     })
 }
 
@@ -771,7 +698,7 @@ fn array(s: &[u8], elem: Element, out: &mut Vec<u8>) -> Result<(), &'static str>
     let has_null = p.elements.iter().any(Option::is_none);
     out.extend_from_slice(&(ndim as i32).to_be_bytes());
     out.extend_from_slice(&i32::from(has_null).to_be_bytes());
-    out.extend_from_slice(&elem.oid().to_be_bytes());
+    out.extend_from_slice(&elem.oid.to_be_bytes());
     for d in 0..ndim {
         out.extend_from_slice(&(p.dims[d] as i32).to_be_bytes());
         out.extend_from_slice(&bounds.get(d).copied().unwrap_or(1).to_be_bytes());
@@ -783,7 +710,7 @@ fn array(s: &[u8], elem: Element, out: &mut Vec<u8>) -> Result<(), &'static str>
         };
         let at = out.len();
         out.extend_from_slice(&[0; 4]);
-        encode(v, elem.kind(), out)?;
+        encode(v, *elem.kind, out)?;
         let len = (out.len() - at - 4) as i32;
         out[at..at + 4].copy_from_slice(&len.to_be_bytes());
     }
@@ -1007,10 +934,16 @@ mod tests {
         assert!(plan(&cols(&["point[]"])).is_none());
         assert_eq!(
             kind("interval year to month[]"),
-            Some(Kind::Array(Element::Interval)),
+            Some(Kind::Array(Element {
+                oid: 1186,
+                kind: &Kind::Interval
+            })),
             "an array, not an interval"
         );
-        assert_eq!(kind("numeric(10,2)[]"), Some(Kind::Array(Element::Numeric)));
+        assert!(matches!(
+            kind("numeric(10,2)[]"),
+            Some(Kind::Array(Element { oid: 1700, .. }))
+        ));
         assert!(plan(&cols(&["tsvector"])).is_none());
         assert!(plan(&cols(&["public.mood"])).is_none());
         assert!(plan(&cols(&["bigint", "macaddr"])).is_none());

@@ -325,6 +325,15 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// The output of `COPY ... TO STDOUT` as tokio-postgres's own COPY stream
+/// gives it: the reference for pgark's bulk reader.
+pub async fn copy_out_plain(client: &tokio_postgres::Client, sql: &str) -> Vec<u8> {
+    use futures::StreamExt;
+    let stream = client.copy_out(sql).await.expect(sql);
+    let pieces: Vec<_> = stream.map(|r| r.expect(sql)).collect().await;
+    pieces.concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize_dump;
