@@ -6,8 +6,9 @@
 //! sits between the socket (or the TLS session) and tokio-postgres, follows
 //! the framing of what the server sends, and while a tapped COPY runs,
 //! appends the payloads of its CopyData messages to one buffer instead of
-//! passing them on. tokio-postgres sees the COPY start and end with no rows
-//! in between, and still handles everything else: authentication, TLS,
+//! passing them on. The COPY goes out as one simple query, whose start and
+//! end the tap also keeps back: tokio-postgres sees a command that completed
+//! without rows, and still handles everything else: authentication, TLS,
 //! errors, notices.
 //!
 //! Frontend/backend protocol facts relied on: every message the server
