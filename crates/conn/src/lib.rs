@@ -5,8 +5,7 @@
 //! ```no_run
 //! # async fn f() -> Result<(), pgark_conn::ConnError> {
 //! let params = pgark_conn::ConnParams::resolve(Some("postgres://app@db/prod"), &Default::default())?;
-//! let client = pgark_conn::connect(&params).await?;
-//! pgark_conn::prepare_session(&client, pgark_conn::Purpose::Dump).await?;
+//! let client = pgark_conn::connect_session(&params, pgark_conn::Purpose::Dump).await?;
 //! # Ok(()) }
 //! ```
 
@@ -50,9 +49,20 @@ pub async fn connect(p: &ConnParams) -> Result<Client, ConnError> {
     Ok(client)
 }
 
-/// Like [`connect`], plus a [`CopyReader`] that reads the output of
+/// [`connect`], then [`prepare_session`]: what every session of pgark's
+/// starts with, so that none runs under a role's timeouts or styles.
+pub async fn connect_session(p: &ConnParams, purpose: Purpose) -> Result<Client, ConnError> {
+    let client = connect(p).await?;
+    prepare_session(&client, purpose).await?;
+    Ok(client)
+}
+
+/// Like [`connect_session`], plus a [`CopyReader`] that reads the output of
 /// `COPY ... TO STDOUT` on this connection in bulk rather than row by row.
-pub async fn connect_for_copy_out(p: &ConnParams) -> Result<(Client, CopyReader), ConnError> {
+pub async fn connect_for_copy_out(
+    p: &ConnParams,
+    purpose: Purpose,
+) -> Result<(Client, CopyReader), ConnError> {
     let cfg = config(p);
     let sink = tap::SharedSink::default();
     // No TLS happens on a Unix socket, so its path need not be a server name.
@@ -68,6 +78,7 @@ pub async fn connect_for_copy_out(p: &ConnParams) -> Result<(Client, CopyReader)
     })
     .await?;
     tokio::spawn(connection);
+    prepare_session(&client, purpose).await?;
     Ok((client, CopyReader::new(sink)))
 }
 
@@ -291,7 +302,7 @@ fn futures_are_send(
     o: &'static mut CopyOut,
 ) {
     fn is_send<T: Send>(_: T) {}
-    is_send(connect_for_copy_out(p));
+    is_send(connect_for_copy_out(p, Purpose::Dump));
     is_send(r.copy_out(c, "x", 1));
     is_send(o.next());
 }

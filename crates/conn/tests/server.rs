@@ -223,7 +223,9 @@ const COPY_SQL: &str = "COPY (SELECT g, CASE WHEN g % 997 = 0 THEN repeat(md5(g:
 async fn copy_out_read_in_bulk_gives_the_rows_tokio_postgres_gives() {
     let db = fresh_db().await;
     for info in [db.conninfo(), socket_conninfo(&db, "postgres")] {
-        let (client, reader) = connect_for_copy_out(&params(&info)).await.expect("connect");
+        let (client, reader) = connect_for_copy_out(&params(&info), Purpose::Dump)
+            .await
+            .expect("connect");
         let expected = pgark_testkit::copy_out_plain(&client, COPY_SQL).await;
         for piece in [1, 4096, 1 << 20] {
             let mut copy = reader.copy_out(&client, COPY_SQL, piece).await.unwrap();
@@ -258,7 +260,9 @@ async fn copy_out_read_in_bulk_gives_the_rows_tokio_postgres_gives() {
 #[tokio::test]
 async fn an_error_in_the_middle_of_a_bulk_copy_is_reported() {
     let db = fresh_db().await;
-    let (client, reader) = connect_for_copy_out(&params(&db.conninfo())).await.unwrap();
+    let (client, reader) = connect_for_copy_out(&params(&db.conninfo()), Purpose::Dump)
+        .await
+        .unwrap();
     let sql = "COPY (SELECT CASE WHEN g < 50000 THEN g ELSE 1 / (g - g) END \
                FROM generate_series(1, 60000) g) TO STDOUT";
     let mut copy = reader.copy_out(&client, sql, 4096).await.unwrap();
@@ -302,7 +306,9 @@ async fn read_all(
 async fn an_abandoned_copy_leaves_nothing_for_the_next() {
     use futures::FutureExt;
     let db = fresh_db().await;
-    let (client, reader) = connect_for_copy_out(&params(&db.conninfo())).await.unwrap();
+    let (client, reader) = connect_for_copy_out(&params(&db.conninfo()), Purpose::Dump)
+        .await
+        .unwrap();
     let many = "COPY (SELECT 'A' || g FROM generate_series(1, 200000) g) TO STDOUT";
     let wide = "COPY (SELECT repeat('x', 3000000) || g FROM generate_series(1, 20) g) TO STDOUT";
     let small = "COPY (SELECT 'B' || g FROM generate_series(1, 3) g) TO STDOUT";
@@ -341,7 +347,9 @@ async fn a_semicolon_never_reaches_the_simple_protocol() {
         r#"CREATE TABLE public."a;b" (v text); INSERT INTO public."a;b" VALUES ('x;y'), ('z');"#,
     )
     .await;
-    let (client, reader) = connect_for_copy_out(&params(&db.conninfo())).await.unwrap();
+    let (client, reader) = connect_for_copy_out(&params(&db.conninfo()), Purpose::Dump)
+        .await
+        .unwrap();
     assert_eq!(
         read_all(&reader, &client, r#"COPY public."a;b" TO STDOUT"#).await,
         b"x;y\nz\n"

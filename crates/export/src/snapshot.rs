@@ -24,8 +24,7 @@ impl Leader {
         opts: &DumpOptions,
     ) -> Result<Self, ExportError> {
         let started_at = chrono::Utc::now();
-        let client = pgark_conn::connect(params).await?;
-        pgark_conn::prepare_session(&client, Purpose::Dump).await?;
+        let client = pgark_conn::connect_session(params, Purpose::Dump).await?;
         let row = client
             .query_one(
                 "SELECT current_setting('server_version'), current_setting('server_version_num')::int",

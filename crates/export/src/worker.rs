@@ -67,8 +67,7 @@ async fn connect(
     params: &ConnParams,
     leader: &Leader,
 ) -> Result<(Client, CopyReader), ExportError> {
-    let (client, reader) = pgark_conn::connect_for_copy_out(params).await?;
-    pgark_conn::prepare_session(&client, Purpose::Dump).await?;
+    let (client, reader) = pgark_conn::connect_for_copy_out(params, Purpose::Dump).await?;
     let mut sql = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
         pgark_catalog::quote_literal(&leader.snapshot)

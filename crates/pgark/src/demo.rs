@@ -191,8 +191,7 @@ fn prove(ok: bool, what: &str) -> Result<(), Error> {
 
 /// Every object's DDL as the catalog reads it: equal strings, equal schemas.
 async fn schema_fingerprint(params: &ConnParams) -> Result<Vec<String>, Error> {
-    let client = pgark_conn::connect(params).await?;
-    pgark_conn::prepare_session(&client, pgark_conn::Purpose::Dump).await?;
+    let client = pgark_conn::connect_session(params, pgark_conn::Purpose::Dump).await?;
     let catalog = pgark_catalog::read_catalog(&client, &Default::default())
         .await
         .map_err(|e| Error::Refused(e.to_string()))?;

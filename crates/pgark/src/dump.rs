@@ -236,8 +236,7 @@ impl Dump {
         let Some(free) = free_space(path) else {
             return Ok(());
         };
-        let client = pgark_conn::connect(&self.params).await?;
-        pgark_conn::prepare_session(&client, pgark_conn::Purpose::Dump).await?;
+        let client = pgark_conn::connect_session(&self.params, pgark_conn::Purpose::Dump).await?;
         let predicted = predicted_bytes(&table_sizes(&client).await?);
         if predicted > free {
             return Err(output_error(
@@ -324,8 +323,7 @@ fn predicted_bytes(tables: &[TableEstimate]) -> u64 {
 
 /// Database and table sizes, free space at `output`, and a predicted archive size.
 pub async fn estimate(params: &ConnParams, output: &Path) -> Result<Estimate, Error> {
-    let client = pgark_conn::connect(params).await?;
-    pgark_conn::prepare_session(&client, pgark_conn::Purpose::Dump).await?;
+    let client = pgark_conn::connect_session(params, pgark_conn::Purpose::Dump).await?;
     let db = client
         .query_one(
             "SELECT current_database()::text, pg_catalog.pg_database_size(current_database())",

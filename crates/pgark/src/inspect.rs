@@ -134,8 +134,7 @@ pub async fn restore_test_with_key(
         Ok::<_, Error>(pgark_restore::compare(&target, &source).await?)
     }
     .await;
-    let admin = pgark_conn::connect(server).await?;
-    pgark_conn::prepare_session(&admin, pgark_conn::Purpose::Restore).await?;
+    let admin = pgark_conn::connect_session(server, pgark_conn::Purpose::Restore).await?;
     let drop = format!(
         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
         pgark_catalog::quote_ident(&name)

@@ -276,7 +276,9 @@ async fn copy_output_is_read_in_bulk_above_tls_with_channel_binding() {
         s.ca.display()
     );
     let params = pgark_conn::ConnParams::resolve(Some(&info), &Default::default()).unwrap();
-    let (client, reader) = pgark_conn::connect_for_copy_out(&params).await.unwrap();
+    let (client, reader) = pgark_conn::connect_for_copy_out(&params, pgark_conn::Purpose::Dump)
+        .await
+        .unwrap();
     let sql = "COPY (SELECT g, repeat('x', g % 300) FROM generate_series(1, 30000) g) TO STDOUT";
     let expected = pgark_testkit::copy_out_plain(&client, sql).await;
     let mut copy = reader.copy_out(&client, sql, 64 * 1024).await.unwrap();

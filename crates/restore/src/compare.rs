@@ -28,8 +28,7 @@ pub async fn compare(
     params: &ConnParams,
     source: &Source,
 ) -> Result<Vec<TableCheck>, RestoreError> {
-    let client = pgark_conn::connect(params).await?;
-    pgark_conn::prepare_session(&client, Purpose::Dump).await?;
+    let client = pgark_conn::connect_session(params, Purpose::Dump).await?;
     crate::load::raw_encoding(&client, source).await?;
     let mut checks = Vec::new();
     let specs: std::collections::BTreeMap<u32, &pgark_archive::CopySpec> = source

@@ -81,8 +81,7 @@ pub(crate) async fn session(
     params: &ConnParams,
     opts: &RestoreOptions,
 ) -> Result<Client, RestoreError> {
-    let client = pgark_conn::connect(params).await?;
-    pgark_conn::prepare_session(&client, Purpose::Restore).await?;
+    let client = pgark_conn::connect_session(params, Purpose::Restore).await?;
     if let Some(role) = &opts.role {
         let sql = format!("SET ROLE {}", pgark_catalog::quote_ident(role));
         client

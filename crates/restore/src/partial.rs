@@ -67,8 +67,7 @@ pub async fn rollback_tables(
     let entries = select(source, req)?;
     let ids: Vec<u32> = entries.iter().map(|e| e.id).collect();
     source.verify_chunks(&ids)?;
-    let client = pgark_conn::connect(params).await?;
-    pgark_conn::prepare_session(&client, Purpose::Restore).await?;
+    let client = pgark_conn::connect_session(params, Purpose::Restore).await?;
     crate::load::raw_encoding(&client, source).await?;
     // This replaces rows in a live database: its own search_path, not the
     // empty one of a restore, is what its index and default expressions

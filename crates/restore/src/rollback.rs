@@ -71,12 +71,11 @@ async fn connect_admin(params: &ConnParams) -> Result<Client, RestoreError> {
         if db == params.dbname {
             continue;
         }
-        match pgark_conn::connect(&params.with_dbname(db)).await {
-            Ok(c) => {
-                // A role's statement_timeout must not cancel CREATE DATABASE.
-                pgark_conn::prepare_session(&c, Purpose::Restore).await?;
-                return Ok(c);
-            }
+        // Purpose::Restore: a role's statement_timeout must not cancel
+        // CREATE DATABASE.
+        match pgark_conn::connect_session(&params.with_dbname(db), Purpose::Restore).await {
+            Ok(c) => return Ok(c),
+            Err(e @ pgark_conn::ConnError::Session(_)) => return Err(e.into()),
             Err(e) => last = Some(e),
         }
     }
@@ -225,8 +224,7 @@ pub async fn create_database(
     name: Option<&str>,
 ) -> Result<String, RestoreError> {
     let name = name.unwrap_or(&source.meta().database).to_string();
-    let client = pgark_conn::connect(params).await?;
-    pgark_conn::prepare_session(&client, Purpose::Restore).await?;
+    let client = pgark_conn::connect_session(params, Purpose::Restore).await?;
     client
         .batch_execute(&create_database_sql(&name, source))
         .await
